@@ -1,0 +1,81 @@
+"""ctxtax: find the tokens an LLM session pays for and does not need, price them, take them out.
+
+The public door. Everything is imported on first use, so ``import ctxtax`` is light: no tokenizer
+encoding, no numba, no rich, no langchain until a name that needs them is touched.
+
+    >>> import ctxtax
+    >>> report = ctxtax.audit([{"role": "user", "content": "hello"}], model="gpt-4")
+    >>> report.total_tokens
+    8
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "Accuracy": "ctxtax._report",
+    "Call": "ctxtax._model",
+    "ConfigError": "ctxtax.errors",
+    "Context": "ctxtax._model",
+    "CtxtaxError": "ctxtax.errors",
+    "Finding": "ctxtax._findings",
+    "FormatError": "ctxtax.errors",
+    "Image": "ctxtax._model",
+    "InputError": "ctxtax.errors",
+    "Loc": "ctxtax._findings",
+    "Message": "ctxtax._model",
+    "MessageError": "ctxtax.errors",
+    "PRICES": "ctxtax._pricing",
+    "PRICES_DATE": "ctxtax._pricing",
+    "PairingError": "ctxtax.errors",
+    "ParseError": "ctxtax.errors",
+    "Part": "ctxtax._model",
+    "Price": "ctxtax._pricing",
+    "Report": "ctxtax._report",
+    "TiktokenCounter": "ctxtax._tokens",
+    "TokenCounter": "ctxtax._tokens",
+    "ToolSpec": "ctxtax._model",
+    "Usage": "ctxtax._model",
+    "audit": "ctxtax._engine",
+    "load": "ctxtax._load",
+    "load_all": "ctxtax._load",
+    "write": "ctxtax._load",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'ctxtax' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from ctxtax._engine import audit
+    from ctxtax._findings import Finding, Loc
+    from ctxtax._load import load, load_all, write
+    from ctxtax._model import Call, Context, Image, Message, Part, ToolSpec, Usage
+    from ctxtax._pricing import PRICES, PRICES_DATE, Price
+    from ctxtax._report import Accuracy, Report
+    from ctxtax._tokens import TiktokenCounter, TokenCounter
+    from ctxtax.errors import (
+        ConfigError,
+        CtxtaxError,
+        FormatError,
+        InputError,
+        MessageError,
+        PairingError,
+        ParseError,
+    )

@@ -1,0 +1,217 @@
+"""What a context costs in tokens: every part, every tool schema, message framing and images.
+
+`count_context` builds a `ContextTokens` table once per context. All texts are encoded in one
+threaded batch through the counter's cache. Framing follows OpenAI's published recipe for chat
+models (3 tokens per message, 1 per name, 3 to prime the reply), which is exact for plain cl100k
+requests; everything the recipe does not cover (tool calls, tool schemas, images, other vendors)
+is an estimate, and `ContextTokens.estimates` says which parts were estimated.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from ctxtax._model import Context, Image, Part, ToolSpec
+from ctxtax._tokens import TokenCounter
+
+Provider = Literal["openai", "anthropic"]
+
+
+@dataclass(frozen=True, slots=True)
+class Framing:
+    """Tokens a provider adds around content. OpenAI's values are from its cookbook recipe."""
+
+    provider: Provider
+    per_message: int = 3
+    per_name: int = 1
+    reply_priming: int = 3
+    per_tool_call: int = 3
+    per_tool: int = 7
+    tools_overhead: int = 12
+
+
+OPENAI_FRAMING = Framing("openai")
+# Anthropic publishes the tool-use system prompt size (346 tokens with tool_choice auto/none for
+# current models); per-message framing is not published, so OpenAI's is used as the estimate.
+ANTHROPIC_FRAMING = Framing("anthropic", per_tool=0, tools_overhead=346)
+
+_ANTHROPIC_FORMATS = frozenset({"anthropic", "claude_code", "claude_trace"})
+
+
+def provider_for(model: str | None, source_format: str | None = None) -> Provider:
+    """The provider whose framing and caching rules apply."""
+    name = (model or "").lower()
+    if "claude" in name or (not name and source_format in _ANTHROPIC_FORMATS):
+        return "anthropic"
+    return "openai"
+
+
+def framing_for(provider: Provider) -> Framing:
+    """The framing constants of ``provider``."""
+    return ANTHROPIC_FRAMING if provider == "anthropic" else OPENAI_FRAMING
+
+
+def image_tokens(image: Image | None, provider: Provider) -> tuple[int, bool]:
+    """(tokens, size_known) for an image, by the provider's published formula."""
+    width = image.width if image else None
+    height = image.height if image else None
+    if provider == "anthropic":
+        if not width or not height:
+            return 1600, False
+        scale = min(1.0, 1568 / max(width, height), math.sqrt(1_150_000 / (width * height)))
+        return max(1, round(width * scale) * round(height * scale) // 750), True
+    if image is not None and image.detail == "low":
+        return 85, True
+    if not width or not height:
+        return 765, False
+    scale = min(1.0, 2048 / max(width, height))
+    w, h = width * scale, height * scale
+    shortest = min(w, h)
+    if shortest > 768:
+        w, h = w * 768 / shortest, h * 768 / shortest
+    tiles = math.ceil(w / 512) * math.ceil(h / 512)
+    return 85 + 170 * tiles, True
+
+
+def tool_schema_text(spec: ToolSpec) -> str:
+    """The text a tool costs: its name, description and parameter schema as compact JSON."""
+    body = {"name": spec.name, "description": spec.description, "parameters": spec.parameters}
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), sort_keys=False)
+
+
+@dataclass(slots=True)
+class ContextTokens:
+    """Token counts of one context: per message (with framing), per part, per tool.
+
+    ``message_tokens[i]`` includes the framing of message ``i``; ``part_tokens[i][j]`` is part
+    ``j`` of message ``i`` (a tool result includes its images). ``window(start, end)`` is what a
+    call reading ``messages[start:end]`` pays for its prompt.
+    """
+
+    provider: Provider
+    framing: Framing
+    message_tokens: npt.NDArray[np.int64]
+    framing_tokens: npt.NDArray[np.int64]
+    part_tokens: list[list[int]]
+    tool_tokens: list[int]
+    estimates: set[str] = field(default_factory=set)
+    _cumulative: npt.NDArray[np.int64] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._cumulative = np.concatenate(([0], np.cumsum(self.message_tokens, dtype=np.int64)))
+
+    @property
+    def tools_total(self) -> int:
+        """Tokens of all tool schemas plus the once-per-request tool overhead."""
+        if not self.tool_tokens:
+            return 0
+        return sum(self.tool_tokens) + self.framing.tools_overhead
+
+    def messages_between(self, start: int, end: int) -> int:
+        """Tokens of ``messages[start:end]`` with their framing."""
+        return int(self._cumulative[end] - self._cumulative[start])
+
+    def window(self, start: int, end: int, *, with_tools: bool = True) -> int:
+        """Prompt tokens of a call that reads ``messages[start:end]``."""
+        tools = self.tools_total if with_tools else 0
+        return self.messages_between(start, end) + tools + self.framing.reply_priming
+
+    @property
+    def total(self) -> int:
+        """The whole context as one request: every message, every tool, the reply priming."""
+        return self.window(0, len(self.message_tokens))
+
+
+def _part_texts(part: Part) -> list[str]:
+    if part.kind == "tool_call":
+        return [part.tool_name or "", part.text]
+    texts = [part.text]
+    for child in part.children:
+        texts.extend(_part_texts(child))
+    return texts
+
+
+def _part_count(
+    part: Part, lookup: dict[str, int], framing: Framing, estimates: set[str]
+) -> int:
+    if part.kind == "image":
+        tokens, known = image_tokens(part.image, framing.provider)
+        estimates.add("images" if known else "images of unknown size")
+        return tokens
+    if part.kind == "tool_call":
+        estimates.add("tool calls")
+        return lookup[part.tool_name or ""] + lookup[part.text] + framing.per_tool_call
+    if part.kind == "reasoning":
+        estimates.add("reasoning")
+        if part.encrypted and not part.text:
+            estimates.add("encrypted reasoning (not counted)")
+    total = lookup[part.text]
+    for child in part.children:
+        total += _part_count(child, lookup, framing, estimates)
+    return total
+
+
+def count_context(ctx: Context, counter: TokenCounter, *, provider: Provider | None = None) -> ContextTokens:
+    """Count every message, part and tool of ``ctx`` with ``counter``."""
+    provider = provider or provider_for(ctx.model, ctx.source_format)
+    framing = framing_for(provider)
+    texts: list[str] = []
+    for message in ctx.messages:
+        texts.append(message.role)
+        if message.name:
+            texts.append(message.name)
+        for part in message.parts:
+            texts.extend(_part_texts(part))
+    schema_texts = [tool_schema_text(t) for t in ctx.tools]
+    texts.extend(schema_texts)
+    unique = list(dict.fromkeys(texts))
+    lookup = dict(zip(unique, (len(ids) for ids in counter.encode_many(unique)), strict=True))
+    lookup[""] = 0
+
+    estimates: set[str] = set()
+    n = len(ctx.messages)
+    message_tokens = np.zeros(n, dtype=np.int64)
+    framing_tokens = np.zeros(n, dtype=np.int64)
+    part_tokens: list[list[int]] = []
+    for i, message in enumerate(ctx.messages):
+        frame = framing.per_message + lookup[message.role]
+        if message.name:
+            frame += lookup[message.name] + framing.per_name
+        counts = [_part_count(p, lookup, framing, estimates) for p in message.parts]
+        part_tokens.append(counts)
+        framing_tokens[i] = frame
+        message_tokens[i] = frame + sum(counts)
+    tool_tokens = [lookup[s] + framing.per_tool for s in schema_texts]
+    if tool_tokens:
+        estimates.add("tool schemas")
+    if provider != "openai":
+        estimates.add("message framing")
+    return ContextTokens(
+        provider=provider,
+        framing=framing,
+        message_tokens=message_tokens,
+        framing_tokens=framing_tokens,
+        part_tokens=part_tokens,
+        tool_tokens=tool_tokens,
+        estimates=estimates,
+    )
+
+
+__all__ = [
+    "ANTHROPIC_FRAMING",
+    "OPENAI_FRAMING",
+    "ContextTokens",
+    "Framing",
+    "Provider",
+    "count_context",
+    "framing_for",
+    "image_tokens",
+    "provider_for",
+    "tool_schema_text",
+]

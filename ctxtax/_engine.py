@@ -1,0 +1,256 @@
+"""audit(): count, price and report one or more conversations."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ctxtax._counting import ContextTokens, count_context, provider_for
+from ctxtax._inputs import to_contexts
+from ctxtax._model import Call, Context
+from ctxtax._pairing import find_orphans
+from ctxtax._pricing import PRICES_DATE, Price, lookup_price, parse_prices
+from ctxtax._report import (
+    Accuracy,
+    MessageTokens,
+    PartTokens,
+    Report,
+    SessionBill,
+    ToolTokens,
+    combine,
+)
+from ctxtax._session import (
+    Bill,
+    CachePolicy,
+    cache_policy_for,
+    estimate_bill,
+    recorded_bill,
+    residency,
+)
+from ctxtax._tokens import TokenCounter, default_counter, tokenizer_exact
+
+
+def mcp_server(tool_name: str) -> str | None:
+    """The server of an ``mcp__server__tool`` name, or None."""
+    if tool_name.startswith("mcp__"):
+        server, sep, _ = tool_name[5:].partition("__")
+        return server if sep else None
+    return None
+
+
+def _tool_table(ctx: Context, tokens: ContextTokens, carried: int) -> list[ToolTokens]:
+    calls: Counter[str] = Counter()
+    results: Counter[str] = Counter()
+    for i, message in enumerate(ctx.messages):
+        for j, part in enumerate(message.parts):
+            if part.kind == "tool_call" and part.tool_name:
+                calls[part.tool_name] += 1
+            elif part.kind == "tool_result" and part.tool_name:
+                results[part.tool_name] += tokens.part_tokens[i][j]
+    table: dict[str, ToolTokens] = {}
+    for spec, schema in zip(ctx.tools, tokens.tool_tokens, strict=True):
+        table[spec.name] = ToolTokens(
+            name=spec.name,
+            server=spec.server or mcp_server(spec.name),
+            schema_tokens=schema,
+            calls=calls[spec.name],
+            result_tokens=results[spec.name],
+            carried=carried,
+        )
+    for name in sorted(set(calls) | set(results)):
+        if name not in table:
+            table[name] = ToolTokens(
+                name=name,
+                server=mcp_server(name),
+                calls=calls[name],
+                result_tokens=results[name],
+            )
+    return sorted(table.values(), key=lambda t: (-(t.schema_tokens + t.result_tokens), t.name))
+
+
+def _price_recorded(ctx: Context, model: str | None, prices: Mapping[str, Price]) -> Bill | None:
+    bill = recorded_bill(ctx)
+    if bill is None:
+        return None
+    cost = 0.0
+    for call in ctx.calls:
+        if call.usage is None:
+            continue
+        found = lookup_price(call.model or model, prices)
+        if found is None:
+            return bill
+        single = Bill(
+            input_tokens=call.usage.input_tokens,
+            cache_write_tokens=call.usage.cache_write_tokens,
+            cache_read_tokens=call.usage.cache_read_tokens,
+            output_tokens=call.usage.output_tokens,
+        ).priced(found[1])
+        cost += single.cost_usd or 0.0
+    return bill.model_copy(update={"cost_usd": round(cost, 6)})
+
+
+def _context_model(ctx: Context, model: str | None) -> str | None:
+    if model:
+        return model
+    if ctx.model:
+        return ctx.model
+    counts = Counter(c.model for c in ctx.calls if c.model)
+    return counts.most_common(1)[0][0] if counts else None
+
+
+def audit_context(
+    ctx: Context,
+    *,
+    model: str | None = None,
+    counter: TokenCounter | None = None,
+    prices: Mapping[str, Price] | None = None,
+    cache_policy: CachePolicy | None = None,
+) -> Report:
+    """Audit one conversation."""
+    prices = prices or {}
+    model = _context_model(ctx, model)
+    counter = counter or default_counter(model)
+    provider = provider_for(model, ctx.source_format)
+    tokens = count_context(ctx, counter, provider=provider)
+    calls: tuple[Call, ...] = ctx.model_calls()
+    carried = residency(ctx, calls)
+
+    by_role: Counter[str] = Counter()
+    by_kind: Counter[str] = Counter()
+    messages: list[MessageTokens] = []
+    for i, message in enumerate(ctx.messages):
+        by_role[message.role] += int(tokens.message_tokens[i])
+        by_kind["framing"] += int(tokens.framing_tokens[i])
+        parts = []
+        for part, n in zip(message.parts, tokens.part_tokens[i], strict=True):
+            by_kind[part.kind] += n
+            parts.append(PartTokens(kind=part.kind, tokens=n, tool=part.tool_name))
+        messages.append(
+            MessageTokens(
+                index=i,
+                role=message.role,
+                tokens=int(tokens.message_tokens[i]),
+                framing=int(tokens.framing_tokens[i]),
+                calls=int(carried[i]),
+                parts=parts,
+            )
+        )
+    by_kind["framing"] += tokens.framing.reply_priming
+    if ctx.tools:
+        by_kind["tool_schema"] += tokens.tools_total
+
+    tools = _tool_table(ctx, tokens, carried=sum(1 for c in calls if c.with_tools))
+    by_server: Counter[str] = Counter()
+    for t in tools:
+        if t.server:
+            by_server[t.server] += t.schema_tokens
+
+    found = lookup_price(model, prices)
+    price = found[1] if found else None
+    policy = cache_policy or cache_policy_for(model, provider)
+    estimated = estimate_bill(ctx, tokens, policy=policy, calls=calls).priced(price)
+    exact, reason = tokenizer_exact(counter, model)
+    estimates = sorted(tokens.estimates)
+
+    notes: list[str] = []
+    if found is None:
+        notes.append(
+            f"no price for model {model!r}; pass prices= (or --prices) to price it"
+            if model
+            else "no model known; pass model= (or --model) to price the session"
+        )
+    orphans = find_orphans(ctx)
+    if orphans:
+        notes.append(f"{len(orphans)} broken tool-call pairing(s), first: {orphans[0].describe()}")
+    if not ctx.calls:
+        notes.append("model calls inferred: one per assistant message, each reading all before it")
+
+    total = tokens.total
+    return Report(
+        source=ctx.source,
+        format=ctx.source_format,
+        title=ctx.title,
+        model=model,
+        provider=provider,
+        accuracy=Accuracy(
+            tokenizer=counter.encoding,
+            exact=exact and not estimates,
+            reason=reason,
+            estimated=estimates,
+        ),
+        total_tokens=total,
+        message_count=len(ctx.messages),
+        tool_count=len(ctx.tools),
+        tokens_by_role=dict(by_role.most_common()),
+        tokens_by_part_kind=dict(by_kind.most_common()),
+        tool_schema_tokens=tokens.tools_total,
+        tokens_by_tool=tools,
+        tokens_by_server=dict(by_server.most_common()),
+        messages=messages,
+        bill=SessionBill(
+            calls=len(calls),
+            billed_input_tokens=estimated.prompt_tokens,
+            cache_policy=policy,
+            price_model=found[0] if found else None,
+            prices_date=PRICES_DATE,
+            estimated=estimated,
+            recorded=_price_recorded(ctx, model, prices),
+        ),
+        notes=notes,
+    )
+
+
+def audit(
+    messages: Any,
+    *,
+    tools: Any = None,
+    model: str | None = None,
+    system: Any = None,
+    format: str | None = None,
+    counter: TokenCounter | None = None,
+    prices: Mapping[str, Any] | None = None,
+    cache_policy: CachePolicy | None = None,
+    strict: bool = True,
+    max_message_chars: int = 5_000_000,
+) -> Report:
+    """Count, price and report the tokens of a session.
+
+    Args:
+        messages: OpenAI or Anthropic message dicts (or a request body), a `Context`, or the path
+            of any supported session file.
+        tools: tool definitions in OpenAI, Anthropic or MCP shape, replacing any in ``messages``.
+        model: the model to count and price for (else the one the session names).
+        system: an Anthropic ``system`` prompt, when ``messages`` are Anthropic messages.
+        format: the input format, instead of detecting it (see `ctxtax.formats.FORMATS`).
+        counter: a `TokenCounter`; the default is tiktoken, offline.
+        prices: ``{model: {input, cache_write, cache_read, output}}`` in USD per million tokens,
+            added to (and overriding) the built-in table.
+        cache_policy: ``"anthropic"``, ``"openai"`` or ``"none"``; the default follows the model.
+        strict: raise `PairingError` when an API payload has a tool result without its call (or
+            a call without its result) instead of reporting it.
+        max_message_chars: a message longer than this is an `InputError`.
+
+    Returns:
+        A `Report`. For input holding several conversations, the report sums them and lists
+        each in ``conversations``.
+    """
+    table = parse_prices(prices) if prices else {}
+    contexts = to_contexts(
+        messages,
+        tools=tools,
+        system=system,
+        format=format,
+        strict=strict,
+        max_message_chars=max_message_chars,
+    )
+    reports = [
+        audit_context(ctx, model=model, counter=counter, prices=table, cache_policy=cache_policy)
+        for ctx in contexts
+    ]
+    source = str(messages) if isinstance(messages, (str, Path)) else contexts[0].source
+    return combine(reports, source=source, fmt=contexts[0].source_format)
+
+
+__all__ = ["audit", "audit_context", "mcp_server"]

@@ -1,0 +1,65 @@
+"""Tool-call pairing: every tool result answers a call, every call that the conversation moved past
+has its result. Providers reject a request that breaks this (HTTP 400), so API payloads are checked
+on reading and every rewrite keeps it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ctxtax._model import Context
+
+OrphanKind = Literal["result_without_call", "call_without_result"]
+
+
+@dataclass(frozen=True, slots=True)
+class Orphan:
+    """A tool result with no call before it, or a call with no result after it."""
+
+    kind: OrphanKind
+    message_index: int
+    tool_call_id: str
+    tool_name: str | None
+
+    def describe(self) -> str:
+        """One line saying what is wrong."""
+        name = f" ({self.tool_name})" if self.tool_name else ""
+        if self.kind == "result_without_call":
+            return f"tool result for call {self.tool_call_id!r}{name} has no tool call before it"
+        return f"tool call {self.tool_call_id!r}{name} has no tool result after it"
+
+
+def find_orphans(ctx: Context) -> list[Orphan]:
+    """Every broken pairing in ``ctx``, in message order.
+
+    A call in the last message that has tool calls is pending (its results come next), not orphaned.
+    """
+    orphans: list[Orphan] = []
+    called: dict[str, tuple[int, str | None]] = {}
+    answered: set[str] = set()
+    last_with_calls = max(
+        (i for i, m in enumerate(ctx.messages) if m.tool_calls), default=-1
+    )
+    trailing = all(
+        not m.parts or all(p.kind == "tool_result" for p in m.parts)
+        for m in ctx.messages[last_with_calls + 1 :]
+    )
+    for i, message in enumerate(ctx.messages):
+        for part in message.parts:
+            if part.kind == "tool_call" and part.tool_call_id:
+                called[part.tool_call_id] = (i, part.tool_name)
+            elif part.kind == "tool_result" and part.tool_call_id is not None:
+                if part.tool_call_id not in called:
+                    orphans.append(
+                        Orphan("result_without_call", i, part.tool_call_id, part.tool_name)
+                    )
+                answered.add(part.tool_call_id)
+    for call_id, (index, name) in called.items():
+        if call_id in answered or (index == last_with_calls and trailing):
+            continue
+        orphans.append(Orphan("call_without_result", index, call_id, name))
+    orphans.sort(key=lambda o: o.message_index)
+    return orphans
+
+
+__all__ = ["Orphan", "OrphanKind", "find_orphans"]

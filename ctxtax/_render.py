@@ -1,0 +1,106 @@
+"""The human report: rich tables of where the tokens go and what the session cost."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from ctxtax._report import Report
+from ctxtax._session import Bill
+
+
+def _usd(value: float | None) -> str:
+    return "-" if value is None else f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "-"
+
+
+def render_text(report: Report, *, width: int = 100, color: bool = False, top: int = 10) -> str:
+    """The report as text tables (rich), ``top`` rows per breakdown."""
+    from rich.console import Console
+    from rich.table import Table
+
+    out = StringIO()
+    console = Console(file=out, width=width, force_terminal=color, color_system="auto" if color else None)
+    title = report.title or report.source or "session"
+    console.print(f"[bold]ctxtax audit[/bold]: {title}")
+    console.print(
+        f"format {report.format} · model {report.model or 'unknown'} · "
+        f"{report.message_count:,} messages · {report.tool_count:,} tools · "
+        f"{report.bill.calls:,} model calls"
+        + (f" · {len(report.conversations)} conversations" if report.conversations else "")
+    )
+    console.print(
+        f"[bold]{report.total_tokens:,}[/bold] tokens in context"
+        f" · counts are {'exact' if report.accuracy.exact else 'estimates'}: {report.accuracy.reason}"
+    )
+    if report.accuracy.estimated:
+        console.print(f"estimated: {', '.join(report.accuracy.estimated)}")
+
+    total = report.total_tokens
+    kinds = Table(title="Tokens by part kind", title_justify="left")
+    kinds.add_column("kind")
+    kinds.add_column("tokens", justify="right")
+    kinds.add_column("share", justify="right")
+    for kind, n in list(report.tokens_by_part_kind.items())[:top]:
+        kinds.add_row(kind, f"{n:,}", _share(n, total))
+    roles = Table(title="Tokens by role", title_justify="left")
+    roles.add_column("role")
+    roles.add_column("tokens", justify="right")
+    roles.add_column("share", justify="right")
+    for role, n in report.tokens_by_role.items():
+        roles.add_row(role, f"{n:,}", _share(n, total))
+    console.print(kinds)
+    console.print(roles)
+
+    if report.tokens_by_tool:
+        tools = Table(title=f"Tools (top {top} by tokens)", title_justify="left")
+        for col in ("tool", "schema tokens", "calls", "result tokens"):
+            tools.add_column(col, justify="left" if col == "tool" else "right")
+        for t in report.tokens_by_tool[:top]:
+            name = f"{t.name} [{t.server}]" if t.server else t.name
+            tools.add_row(name, f"{t.schema_tokens:,}", f"{t.calls:,}", f"{t.result_tokens:,}")
+        console.print(tools)
+        idle = [t for t in report.tokens_by_tool if t.schema_tokens and not t.calls]
+        if idle and report.bill.calls:
+            schema = sum(t.schema_tokens for t in idle)
+            console.print(
+                f"{len(idle)} of {report.tool_count} tool schemas were never called: "
+                f"{schema:,} tokens, sent with each of {report.bill.calls:,} calls"
+            )
+
+    bill = Table(title="Session bill (every call re-reads its prompt)", title_justify="left")
+    for col in ("", "calls", "input", "cache write", "cache read", "output", "cost"):
+        bill.add_column(col, justify="left" if not col else "right")
+
+    def row(label: str, b: Bill) -> None:
+        bill.add_row(
+            label,
+            f"{b.calls:,}",
+            f"{b.input_tokens:,}",
+            f"{b.cache_write_tokens:,}",
+            f"{b.cache_read_tokens:,}",
+            f"{b.output_tokens:,}",
+            _usd(b.cost_usd),
+        )
+
+    row(f"estimated ({report.bill.cache_policy} caching)", report.bill.estimated)
+    if report.bill.recorded is not None:
+        row("recorded in the log", report.bill.recorded)
+    console.print(bill)
+    price = report.bill.price_model or "no price"
+    console.print(
+        f"billed input: {report.bill.billed_input_tokens:,} tokens over {report.bill.calls:,} calls"
+        f" · prices: {price} ({report.bill.prices_date})"
+    )
+    if report.findings or report.wasted_tokens:
+        console.print(
+            f"waste: {report.wasted_tokens:,} tokens ({100 * report.tax_rate:.1f}% context tax)"
+        )
+    for note in report.notes:
+        console.print(f"note: {note}")
+    return out.getvalue()
+
+
+__all__ = ["render_text"]

