@@ -46,7 +46,36 @@ _EXPORTS: dict[str, str] = {
     "write": "ctxtax._load",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "PRICES",
+    "PRICES_DATE",
+    "Accuracy",
+    "Call",
+    "ConfigError",
+    "Context",
+    "CtxtaxError",
+    "Finding",
+    "FormatError",
+    "Image",
+    "InputError",
+    "Loc",
+    "Message",
+    "MessageError",
+    "PairingError",
+    "ParseError",
+    "Part",
+    "Price",
+    "Report",
+    "TiktokenCounter",
+    "TokenCounter",
+    "ToolSpec",
+    "Usage",
+    "__version__",
+    "audit",
+    "load",
+    "load_all",
+    "write",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -63,19 +92,30 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from ctxtax._engine import audit
-    from ctxtax._findings import Finding, Loc
-    from ctxtax._load import load, load_all, write
-    from ctxtax._model import Call, Context, Image, Message, Part, ToolSpec, Usage
-    from ctxtax._pricing import PRICES, PRICES_DATE, Price
-    from ctxtax._report import Accuracy, Report
-    from ctxtax._tokens import TiktokenCounter, TokenCounter
-    from ctxtax.errors import (
-        ConfigError,
-        CtxtaxError,
-        FormatError,
-        InputError,
-        MessageError,
-        PairingError,
-        ParseError,
-    )
+    from ctxtax._engine import audit as audit
+    from ctxtax._findings import Finding as Finding
+    from ctxtax._findings import Loc as Loc
+    from ctxtax._load import load as load
+    from ctxtax._load import load_all as load_all
+    from ctxtax._load import write as write
+    from ctxtax._model import Call as Call
+    from ctxtax._model import Context as Context
+    from ctxtax._model import Image as Image
+    from ctxtax._model import Message as Message
+    from ctxtax._model import Part as Part
+    from ctxtax._model import ToolSpec as ToolSpec
+    from ctxtax._model import Usage as Usage
+    from ctxtax._pricing import PRICES as PRICES
+    from ctxtax._pricing import PRICES_DATE as PRICES_DATE
+    from ctxtax._pricing import Price as Price
+    from ctxtax._report import Accuracy as Accuracy
+    from ctxtax._report import Report as Report
+    from ctxtax._tokens import TiktokenCounter as TiktokenCounter
+    from ctxtax._tokens import TokenCounter as TokenCounter
+    from ctxtax.errors import ConfigError as ConfigError
+    from ctxtax.errors import CtxtaxError as CtxtaxError
+    from ctxtax.errors import FormatError as FormatError
+    from ctxtax.errors import InputError as InputError
+    from ctxtax.errors import MessageError as MessageError
+    from ctxtax.errors import PairingError as PairingError
+    from ctxtax.errors import ParseError as ParseError

@@ -117,10 +117,11 @@ class ContextTokens:
         """Tokens of ``messages[start:end]`` with their framing."""
         return int(self._cumulative[end] - self._cumulative[start])
 
-    def window(self, start: int, end: int, *, with_tools: bool = True) -> int:
-        """Prompt tokens of a call that reads ``messages[start:end]``."""
+    def window(self, start: int, end: int, *, with_tools: bool = True, head: int = 0) -> int:
+        """Prompt tokens of a call that reads ``messages[start:end]`` (and ``messages[:head]``)."""
         tools = self.tools_total if with_tools else 0
-        return self.messages_between(start, end) + tools + self.framing.reply_priming
+        pinned = self.messages_between(0, min(head, start)) if head else 0
+        return pinned + self.messages_between(start, end) + tools + self.framing.reply_priming
 
     @property
     def total(self) -> int:
@@ -137,9 +138,7 @@ def _part_texts(part: Part) -> list[str]:
     return texts
 
 
-def _part_count(
-    part: Part, lookup: dict[str, int], framing: Framing, estimates: set[str]
-) -> int:
+def _part_count(part: Part, lookup: dict[str, int], framing: Framing, estimates: set[str]) -> int:
     if part.kind == "image":
         tokens, known = image_tokens(part.image, framing.provider)
         estimates.add("images" if known else "images of unknown size")
@@ -157,7 +156,9 @@ def _part_count(
     return total
 
 
-def count_context(ctx: Context, counter: TokenCounter, *, provider: Provider | None = None) -> ContextTokens:
+def count_context(
+    ctx: Context, counter: TokenCounter, *, provider: Provider | None = None
+) -> ContextTokens:
     """Count every message, part and tool of ``ctx`` with ``counter``."""
     provider = provider or provider_for(ctx.model, ctx.source_format)
     framing = framing_for(provider)

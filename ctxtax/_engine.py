@@ -75,7 +75,7 @@ def _price_recorded(ctx: Context, model: str | None, prices: Mapping[str, Price]
     if bill is None:
         return None
     cost = 0.0
-    for call in ctx.calls:
+    for call in ctx.calls or ():
         if call.usage is None:
             continue
         found = lookup_price(call.model or model, prices)
@@ -96,8 +96,12 @@ def _context_model(ctx: Context, model: str | None) -> str | None:
         return model
     if ctx.model:
         return ctx.model
-    counts = Counter(c.model for c in ctx.calls if c.model)
-    return counts.most_common(1)[0][0] if counts else None
+    # The model that read the most: side calls (titles, topic checks) use small models.
+    weight: Counter[str] = Counter()
+    for call in ctx.calls or ():
+        if call.model:
+            weight[call.model] += call.usage.prompt_tokens if call.usage else 1
+    return weight.most_common(1)[0][0] if weight else None
 
 
 def audit_context(
@@ -164,7 +168,7 @@ def audit_context(
     orphans = find_orphans(ctx)
     if orphans:
         notes.append(f"{len(orphans)} broken tool-call pairing(s), first: {orphans[0].describe()}")
-    if not ctx.calls:
+    if ctx.calls is None:
         notes.append("model calls inferred: one per assistant message, each reading all before it")
 
     total = tokens.total

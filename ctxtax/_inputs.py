@@ -65,8 +65,10 @@ def to_contexts(
     """Every conversation in ``messages``, with ``tools`` (if given) as their tool specs."""
     if isinstance(messages, Context):
         contexts = [messages]
-    elif isinstance(messages, (list, tuple)) and messages and all(
-        isinstance(m, Context) for m in messages
+    elif (
+        isinstance(messages, (list, tuple))
+        and messages
+        and all(isinstance(m, Context) for m in messages)
     ):
         contexts = list(messages)
     else:

@@ -23,7 +23,8 @@ def load(obj: Any, *, format: str | None = None) -> Context:
     contexts = _load_all(obj, format=format)
     if len(contexts) != 1:
         raise FormatError(
-            f"the input holds {len(contexts)} conversations; use ctxtax.load_all() to read them all",
+            f"the input holds {len(contexts)} conversations; "
+            "use ctxtax.load_all() to read them all",
             source=contexts[0].source,
         )
     return contexts[0]

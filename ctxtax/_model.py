@@ -130,11 +130,13 @@ class ToolSpec(_Frozen):
 class Call(_Frozen):
     """One model call: it read ``messages[start:end]`` (plus the tools) and produced ``output``.
 
-    ``usage`` is what the provider billed for the call, where a log recorded it.
+    ``head`` leading messages (a system prompt kept across a compaction) are read too when the
+    window starts after them. ``usage`` is what the provider billed, where a log recorded it.
     """
 
     start: int = 0
     end: int
+    head: int = 0
     output: int | None = None
     model: str | None = None
     usage: Usage | None = None
@@ -154,17 +156,19 @@ class Context(_Frozen):
     source: str | None = None
     title: str | None = None
     model: str | None = None
-    calls: tuple[Call, ...] = ()
+    calls: tuple[Call, ...] | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
     raw: Any = Field(default=None, exclude=True, repr=False)
 
     def model_calls(self) -> tuple[Call, ...]:
-        """The calls that read this context: recorded ones, else one per assistant message.
+        """The calls that read this context.
 
-        With no assistant message at all (a request about to be sent), the whole context is one
-        call.
+        ``calls`` as the source recorded them (``()`` when the log shows that no call was made);
+        when the source does not say (``None``), one call per assistant message, each reading
+        everything before it, and with no assistant message at all (a request about to be sent),
+        one call reading the whole context.
         """
-        if self.calls:
+        if self.calls is not None:
             return self.calls
         derived = tuple(
             Call(start=0, end=i, output=i, model=self.model)
@@ -178,7 +182,7 @@ class Context(_Frozen):
     @property
     def recorded_usage(self) -> Usage | None:
         """The sum of usage recorded for the calls, or None if the source recorded none."""
-        usages = [c.usage for c in self.calls if c.usage is not None]
+        usages = [c.usage for c in self.calls or () if c.usage is not None]
         if not usages:
             return None
         total = Usage()

@@ -37,9 +37,7 @@ def find_orphans(ctx: Context) -> list[Orphan]:
     orphans: list[Orphan] = []
     called: dict[str, tuple[int, str | None]] = {}
     answered: set[str] = set()
-    last_with_calls = max(
-        (i for i, m in enumerate(ctx.messages) if m.tool_calls), default=-1
-    )
+    last_with_calls = max((i for i, m in enumerate(ctx.messages) if m.tool_calls), default=-1)
     trailing = all(
         not m.parts or all(p.kind == "tool_result" for p in m.parts)
         for m in ctx.messages[last_with_calls + 1 :]

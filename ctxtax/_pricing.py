@@ -83,8 +83,10 @@ _DATE_SUFFIX = re.compile(r"(-\d{8}|-\d{4}-\d{2}-\d{2}|@\d{8}|-latest|-preview.*
 
 
 def normalize_model(model: str) -> str:
-    """A model id without provider prefix or date suffix: ``openrouter/x/claude-3-5-sonnet-20241022``
-    becomes ``claude-3-5-sonnet``."""
+    """A model id without provider prefix or date suffix.
+
+    ``openrouter/x/claude-3-5-sonnet-20241022`` becomes ``claude-3-5-sonnet``.
+    """
     name = model.strip().lower().rsplit("/", 1)[-1]
     name = name.removeprefix("anthropic.").removeprefix("us.anthropic.")
     while True:

@@ -22,7 +22,9 @@ def render_text(report: Report, *, width: int = 100, color: bool = False, top: i
     from rich.table import Table
 
     out = StringIO()
-    console = Console(file=out, width=width, force_terminal=color, color_system="auto" if color else None)
+    console = Console(
+        file=out, width=width, force_terminal=color, color_system="auto" if color else None
+    )
     title = report.title or report.source or "session"
     console.print(f"[bold]ctxtax audit[/bold]: {title}")
     console.print(
@@ -33,7 +35,8 @@ def render_text(report: Report, *, width: int = 100, color: bool = False, top: i
     )
     console.print(
         f"[bold]{report.total_tokens:,}[/bold] tokens in context"
-        f" · counts are {'exact' if report.accuracy.exact else 'estimates'}: {report.accuracy.reason}"
+        f" · counts are {'exact' if report.accuracy.exact else 'estimates'}: "
+        f"{report.accuracy.reason}"
     )
     if report.accuracy.estimated:
         console.print(f"estimated: {', '.join(report.accuracy.estimated)}")

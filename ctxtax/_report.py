@@ -134,13 +134,17 @@ def combine(reports: Sequence[Report], *, source: str | None, fmt: str) -> Repor
         for t in report.tokens_by_tool:
             key = (t.name, t.server)
             prev = tools.get(key)
-            tools[key] = t if prev is None else ToolTokens(
-                name=t.name,
-                server=t.server,
-                schema_tokens=max(prev.schema_tokens, t.schema_tokens),
-                calls=prev.calls + t.calls,
-                result_tokens=prev.result_tokens + t.result_tokens,
-                carried=prev.carried + t.carried,
+            tools[key] = (
+                t
+                if prev is None
+                else ToolTokens(
+                    name=t.name,
+                    server=t.server,
+                    schema_tokens=max(prev.schema_tokens, t.schema_tokens),
+                    calls=prev.calls + t.calls,
+                    result_tokens=prev.result_tokens + t.result_tokens,
+                    carried=prev.carried + t.carried,
+                )
             )
     recorded = [r.bill.recorded for r in reports if r.bill.recorded is not None]
     models = {r.model for r in reports if r.model}

@@ -90,9 +90,11 @@ def _shared_prefix(prev: Call | None, call: Call, tokens: ContextTokens) -> int:
     if prev is None:
         return 0
     tools = tokens.tools_total if call.with_tools and prev.with_tools else 0
+    head = min(call.head, call.start, prev.head, prev.start)
+    pinned = tokens.messages_between(0, head) if head else 0
     if prev.start != call.start:
-        return tools
-    return tools + tokens.messages_between(call.start, min(prev.end, call.end))
+        return tools + pinned
+    return tools + pinned + tokens.messages_between(call.start, min(prev.end, call.end))
 
 
 def estimate_bill(
@@ -107,7 +109,7 @@ def estimate_bill(
     input_tokens = write = read = output = 0
     prev: Call | None = None
     for call in calls:
-        prompt = tokens.window(call.start, call.end, with_tools=call.with_tools)
+        prompt = tokens.window(call.start, call.end, with_tools=call.with_tools, head=call.head)
         shared = min(_shared_prefix(prev, call, tokens), prompt)
         if policy == "anthropic":
             cached = shared if shared >= MIN_CACHEABLE else 0
@@ -136,7 +138,7 @@ def estimate_bill(
 
 def recorded_bill(ctx: Context) -> Bill | None:
     """What the log says the provider billed, or None if it recorded no usage."""
-    recorded = [c.usage for c in ctx.calls if c.usage is not None]
+    recorded = [c.usage for c in ctx.calls or () if c.usage is not None]
     if not recorded:
         return None
     total = Usage()
@@ -156,6 +158,10 @@ def residency(ctx: Context, calls: Sequence[Call] | None = None) -> npt.NDArray[
     calls = ctx.model_calls() if calls is None else calls
     delta = np.zeros(len(ctx.messages) + 1, dtype=np.int64)
     for call in calls:
+        head = min(call.head, call.start)
+        if head:
+            delta[0] += 1
+            delta[head] -= 1
         delta[call.start] += 1
         delta[call.end] -= 1
     return np.cumsum(delta[:-1])

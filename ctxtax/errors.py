@@ -7,7 +7,7 @@ The tree::
     │   ├── FormatError                    the input matches no known format / the named format
     │   ├── ParseError                     malformed JSON, JSONL line, invalid UTF-8, binary bytes
     │   ├── MessageError                   a message with an unknown role or an unreadable part
-    │   └── PairingError                   a tool result without its call, or a call without its result
+    │   └── PairingError                   a tool result without its call, or a call without result
     └── ConfigError (also ValueError)      bad options: unknown model, price or key
 
 Each message names the file, line or message index and what was expected, so the CLI can print it

@@ -91,7 +91,9 @@ def load_all(obj: Any, *, format: str | None = None) -> list[Context]:
     name = format or detect(doc)
     module = format_module(name)
     if format is not None and not module.detect(doc):
-        raise FormatError(f"the input does not have the shape of format {name!r}", source=doc.source)
+        raise FormatError(
+            f"the input does not have the shape of format {name!r}", source=doc.source
+        )
     contexts = module.read(doc)
     if not contexts:
         raise FormatError(f"no conversation found (read as {name})", source=doc.source)

@@ -1,4 +1,4 @@
-"""What an image costs depends on its pixel size: read it from the image header, never the base64."""
+"""What an image costs depends on its pixel size: read from the image header, never the base64."""
 
 from __future__ import annotations
 

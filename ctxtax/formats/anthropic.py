@@ -21,7 +21,9 @@ from ctxtax.formats._images import image_from_base64
 NAME = "anthropic"
 
 _ROLES: dict[str, Role] = {"user": "user", "assistant": "assistant", "system": "system"}
-_BLOCK_TYPES = frozenset({"text", "tool_use", "tool_result", "thinking", "redacted_thinking", "image"})
+_BLOCK_TYPES = frozenset(
+    {"text", "tool_use", "tool_result", "thinking", "redacted_thinking", "image"}
+)
 
 
 def dumps(value: Any) -> str:
@@ -49,8 +51,13 @@ def detect(doc: Document) -> bool:
     value = doc.first_value()
     if isinstance(value, dict) and isinstance(value.get("messages"), list):
         msgs = value["messages"]
-        return "system" in value or _has_blocks(msgs) or (
-            "max_tokens" in value and all(isinstance(m, dict) and m.get("role") != "system" for m in msgs)
+        return (
+            "system" in value
+            or _has_blocks(msgs)
+            or (
+                "max_tokens" in value
+                and all(isinstance(m, dict) and m.get("role") != "system" for m in msgs)
+            )
         )
     return _has_blocks(value)
 
@@ -155,8 +162,9 @@ def fill_tool_names(messages: Sequence[Message]) -> tuple[Message, ...]:
                 else p
                 for p in m.parts
             )
-            m = m.model_copy(update={"parts": parts})
-        out.append(m)
+            out.append(m.model_copy(update={"parts": parts}))
+        else:
+            out.append(m)
     return tuple(out)
 
 
@@ -164,9 +172,12 @@ def read_message(msg: Any, *, index: int, source: str = "<object>") -> Message:
     """One Anthropic message."""
     if not isinstance(msg, dict):
         raise MessageError(
-            f"expected a message object, got {type(msg).__name__}", source=source, message_index=index
+            f"expected a message object, got {type(msg).__name__}",
+            source=source,
+            message_index=index,
         )
-    role = _ROLES.get(msg.get("role")) if isinstance(msg.get("role"), str) else None
+    role_name = msg.get("role")
+    role = _ROLES.get(role_name) if isinstance(role_name, str) else None
     if role is None:
         raise MessageError(
             f"unknown role {msg.get('role')!r}; expected 'user' or 'assistant'",
@@ -189,17 +200,20 @@ def read_message(msg: Any, *, index: int, source: str = "<object>") -> Message:
 
 def read_system(system: Any, *, source: str) -> Message | None:
     """The ``system`` field (a string or text blocks) as a leading system message."""
-    if system is None or system == "" or system == []:
+    if system is None or system in ("", []):
         return None
     parts = read_blocks(system, source=source, index=0)
     shape = "str" if isinstance(system, str) else "list"
     return Message(
-        role="system", parts=parts, meta={"anthropic_system": True, "content_shape": shape}, raw=system
+        role="system",
+        parts=parts,
+        meta={"anthropic_system": True, "content_shape": shape},
+        raw=system,
     )
 
 
 def read_tools(tools: Any, *, source: str = "<object>") -> tuple[ToolSpec, ...]:
-    """Anthropic ``tools``: ``{name, description, input_schema}`` (server tools kept as they are)."""
+    """Anthropic ``tools``: ``{name, description, input_schema}`` (server tools kept as is)."""
     if tools is None:
         return ()
     if not isinstance(tools, list):
@@ -270,8 +284,12 @@ def write_block(part: Part) -> Any:
     if part.raw is not None:
         return part.raw
     if part.kind == "tool_call":
-        return {"type": "tool_use", "id": part.tool_call_id, "name": part.tool_name,
-                "input": json.loads(part.text or "{}")}
+        return {
+            "type": "tool_use",
+            "id": part.tool_call_id,
+            "name": part.tool_name,
+            "input": json.loads(part.text or "{}"),
+        }
     if part.kind == "tool_result":
         block: dict[str, Any] = {"type": "tool_result", "tool_use_id": part.tool_call_id}
         if part.children:

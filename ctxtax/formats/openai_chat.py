@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ctxtax._model import Context, Image, Message, Part, Role, ToolSpec
+from ctxtax._model import Context, Message, Part, Role, ToolSpec
 from ctxtax.errors import MessageError
 from ctxtax.formats._document import Document
 from ctxtax.formats._images import image_from_url
@@ -38,8 +38,10 @@ _KNOWN_KEYS = frozenset(
 
 
 def _is_message(obj: Any) -> bool:
-    return isinstance(obj, dict) and isinstance(obj.get("role"), str) and (
-        "content" in obj or "tool_calls" in obj or "function_call" in obj
+    return (
+        isinstance(obj, dict)
+        and isinstance(obj.get("role"), str)
+        and ("content" in obj or "tool_calls" in obj or "function_call" in obj)
     )
 
 
@@ -183,7 +185,9 @@ def read_message(msg: Any, *, index: int, source: str = "<object>") -> Message:
     """One OpenAI chat message."""
     if not isinstance(msg, dict):
         raise MessageError(
-            f"expected a message object, got {type(msg).__name__}", source=source, message_index=index
+            f"expected a message object, got {type(msg).__name__}",
+            source=source,
+            message_index=index,
         )
     role_name = msg.get("role")
     role = _ROLES.get(role_name) if isinstance(role_name, str) else None
@@ -215,7 +219,11 @@ def read_message(msg: Any, *, index: int, source: str = "<object>") -> Message:
         parts.extend(_content_parts(content, where=source, index=index))
         parts.extend(_tool_call_parts(msg, where=source, index=index))
     meta: dict[str, Any] = {
-        "content_shape": "list" if isinstance(content, list) else "none" if content is None else "str"
+        "content_shape": "list"
+        if isinstance(content, list)
+        else "none"
+        if content is None
+        else "str"
     }
     if role_name == "function":
         meta["legacy_role"] = "function"
@@ -240,13 +248,13 @@ def read_messages(messages: Sequence[Any], *, source: str = "<object>") -> tuple
             if p.tool_call_id and p.tool_name:
                 names[p.tool_call_id] = p.tool_name
     out: list[Message] = []
-    for m in read:
-        if m.role == "tool" and m.parts and m.parts[-1].tool_name is None:
-            result = m.parts[-1]
-            name = names.get(result.tool_call_id or "")
-            if name:
-                m = m.model_copy(update={"parts": (*m.parts[:-1], result.model_copy(update={"tool_name": name}))})
-        out.append(m)
+    for message in read:
+        result = message.parts[-1] if message.role == "tool" and message.parts else None
+        name = names.get(result.tool_call_id or "") if result and result.tool_name is None else None
+        if result is not None and name:
+            named = result.model_copy(update={"tool_name": name})
+            message = message.model_copy(update={"parts": (*message.parts[:-1], named)})  # noqa: PLW2901
+        out.append(message)
     return tuple(out)
 
 
@@ -325,7 +333,7 @@ def write_message(msg: Message) -> dict[str, Any]:
         return raw
     shape = str(msg.meta.get("content_shape", "str"))
     out: dict[str, Any] = {"role": msg.meta.get("legacy_role", msg.role)}
-    if msg.role == "developer" or msg.role == "system" or msg.role == "user":
+    if msg.role in {"developer", "system", "user"}:
         out["content"] = _write_content(msg.parts, shape)
     elif msg.role == "tool":
         result = next((p for p in msg.parts if p.kind == "tool_result"), None)
