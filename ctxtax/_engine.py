@@ -91,6 +91,16 @@ def _price_recorded(ctx: Context, model: str | None, prices: Mapping[str, Price]
     return bill.model_copy(update={"cost_usd": round(cost, 6)})
 
 
+def _unlogged_prompt(ctx: Context, tokens: ContextTokens) -> int:
+    """Mean tokens per call that the recorded usage billed beyond the logged messages."""
+    gaps = [
+        c.usage.prompt_tokens - tokens.window(c.start, c.end, with_tools=c.with_tools, head=c.head)
+        for c in ctx.calls or ()
+        if c.usage is not None and c.usage.prompt_tokens
+    ]
+    return round(sum(gaps) / len(gaps)) if gaps else 0
+
+
 def _context_model(ctx: Context, model: str | None) -> str | None:
     if model:
         return model
@@ -152,9 +162,13 @@ def audit_context(
             by_server[t.server] += t.schema_tokens
 
     found = lookup_price(model, prices)
-    price = found[1] if found else None
+
+    def price_of(call: Call) -> Price | None:
+        own = lookup_price(call.model, prices) if call.model else found
+        return own[1] if own else None
+
     policy = cache_policy or cache_policy_for(model, provider)
-    estimated = estimate_bill(ctx, tokens, policy=policy, calls=calls).priced(price)
+    estimated = estimate_bill(ctx, tokens, policy=policy, calls=calls, price_of=price_of)
     exact, reason = tokenizer_exact(counter, model)
     estimates = sorted(tokens.estimates)
 
@@ -170,6 +184,14 @@ def audit_context(
         notes.append(f"{len(orphans)} broken tool-call pairing(s), first: {orphans[0].describe()}")
     if ctx.calls is None:
         notes.append("model calls inferred: one per assistant message, each reading all before it")
+    gap = _unlogged_prompt(ctx, tokens)
+    if gap > 500:
+        notes.append(
+            f"the recorded prompts average {gap:,} tokens more per call than the logged messages "
+            "count: text the log does not record (system prompt, tool definitions, injected "
+            "reminders) and the gap between the model's tokenizer and the one used here; the "
+            "recorded bill has it, the estimate does not"
+        )
 
     total = tokens.total
     return Report(

@@ -15,7 +15,7 @@ Where a log recorded what the provider billed, `recorded_bill` gives that beside
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import numpy as np
@@ -103,12 +103,19 @@ def estimate_bill(
     *,
     policy: CachePolicy,
     calls: Sequence[Call] | None = None,
+    price_of: Callable[[Call], Price | None] | None = None,
 ) -> Bill:
-    """The bill of ``ctx``'s calls, estimated from its token counts under ``policy``."""
+    """The bill of ``ctx``'s calls, estimated from its token counts under ``policy``.
+
+    ``price_of`` gives each call's price (calls of one session may use different models); the
+    bill has a cost only when every call has a price.
+    """
     calls = ctx.model_calls() if calls is None else calls
     input_tokens = write = read = output = 0
+    cost: float | None = 0.0
     prev: Call | None = None
     for call in calls:
+        before = (input_tokens, write, read, output)
         prompt = tokens.window(call.start, call.end, with_tools=call.with_tools, head=call.head)
         shared = min(_shared_prefix(prev, call, tokens), prompt)
         if policy == "anthropic":
@@ -126,6 +133,17 @@ def estimate_bill(
             input_tokens += prompt
         if call.output is not None and call.output < len(tokens.message_tokens):
             output += int(tokens.message_tokens[call.output] - tokens.framing_tokens[call.output])
+        price = price_of(call) if price_of is not None else None
+        if price is None or cost is None:
+            cost = None
+        else:
+            single = Bill(
+                input_tokens=input_tokens - before[0],
+                cache_write_tokens=write - before[1],
+                cache_read_tokens=read - before[2],
+                output_tokens=output - before[3],
+            )
+            cost += single.priced(price).cost_usd or 0.0
         prev = call
     return Bill(
         calls=len(calls),
@@ -133,6 +151,7 @@ def estimate_bill(
         cache_write_tokens=write,
         cache_read_tokens=read,
         output_tokens=output,
+        cost_usd=round(cost, 6) if cost is not None and calls else None,
     )
 
 

@@ -40,6 +40,7 @@ from typing import Any
 from ctxtax._model import Call, Context, Message, Part, Role, Usage
 from ctxtax.errors import InputError, MessageError, ParseError
 from ctxtax.formats._document import Document, Record, read_path
+from ctxtax.formats._usage import read_usage
 from ctxtax.formats.anthropic import fill_tool_names, read_blocks
 
 NAME = "claude_code"
@@ -88,10 +89,6 @@ def detect(doc: Document) -> bool:
     )
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 @dataclass
 class _Msg:
     role: Role
@@ -109,7 +106,7 @@ class _Response:
     index: int
     start: int
     model: str | None
-    usage: dict[str, int] | None
+    usage: Usage | None
 
 
 @dataclass
@@ -168,24 +165,13 @@ def _add_user(
     last.records.append(meta)
 
 
-def _usage(raw: Any) -> dict[str, int] | None:
-    if not isinstance(raw, dict):
-        return None
-    return {
-        "input_tokens": _int(raw.get("input_tokens")),
-        "cache_write_tokens": _int(raw.get("cache_creation_input_tokens")),
-        "cache_read_tokens": _int(raw.get("cache_read_input_tokens")),
-        "output_tokens": _int(raw.get("output_tokens")),
-    }
-
-
 def _add_assistant(conv: _Conversation, rec: dict[str, Any], line: int, source: str) -> None:
     message: dict[str, Any] = rec["message"]
     model = message.get("model") if isinstance(message.get("model"), str) else None
     msg_id = message.get("id") if isinstance(message.get("id"), str) else None
     request_id = rec.get("requestId") if isinstance(rec.get("requestId"), str) else None
     key = (msg_id, request_id) if msg_id else (f"uuid:{rec.get('uuid') or line}", None)
-    usage = _usage(message.get("usage"))
+    usage = read_usage(message.get("usage"))
     response = conv.responses.get(key)
     if response is None:
         conv.messages.append(_Msg(role="assistant", msg_id=msg_id))
@@ -196,9 +182,8 @@ def _add_assistant(conv: _Conversation, rec: dict[str, Any], line: int, source: 
         response = _Response(index, conv.window, model, None if synthetic else usage)
         conv.responses[key] = response
     elif usage is not None and response.usage is not None:
-        response.usage["output_tokens"] = max(
-            response.usage["output_tokens"], usage["output_tokens"]
-        )
+        output_tokens = max(response.usage.output_tokens, usage.output_tokens)
+        response.usage = response.usage.model_copy(update={"output_tokens": output_tokens})
     msg = conv.messages[response.index]
     content = message.get("content")
     blocks = (
@@ -323,7 +308,7 @@ def _context(conv: _Conversation, *, source: str, title: str | None) -> Context:
             end=r.index,
             output=r.index,
             model=r.model,
-            usage=Usage(**r.usage) if r.usage is not None else None,
+            usage=r.usage,
         )
         for r in sorted(conv.responses.values(), key=lambda r: r.index)
         if r.model != _SYNTHETIC

@@ -18,9 +18,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ctxtax._model import Call, Context, Message, Usage
+from ctxtax._model import Call, Context, Message
 from ctxtax.errors import InputError, MessageError, ParseError
 from ctxtax.formats._document import Document, Record
+from ctxtax.formats._usage import read_usage
 from ctxtax.formats.anthropic import fill_tool_names, read_body, read_message
 
 NAME = "claude_trace"
@@ -61,22 +62,6 @@ def _strip_cache_control(value: Any) -> Any:
 
 def _norm(value: Any) -> str:
     return json.dumps(_strip_cache_control(value), sort_keys=True, ensure_ascii=False)
-
-
-def _usage(raw: Any) -> Usage | None:
-    if not isinstance(raw, dict):
-        return None
-
-    def get(key: str) -> int:
-        value = raw.get(key)
-        return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-    return Usage(
-        input_tokens=get("input_tokens"),
-        cache_write_tokens=get("cache_creation_input_tokens"),
-        cache_read_tokens=get("cache_read_input_tokens"),
-        output_tokens=get("output_tokens"),
-    )
 
 
 def _finish_block(block: dict[str, Any], partial: str | None, where: tuple[str, int]) -> None:
@@ -236,7 +221,7 @@ def _thread_context(thread: _Thread, number: int, source: str) -> Context:
         elif req.reply is not None and len(last.norm) > len(req.norm):
             reply_norm = _norm({"role": "assistant", "content": req.reply.get("content")})
             output = end if last.norm[len(req.norm)] == reply_norm else None
-        usage = _usage(req.reply.get("usage")) if req.reply is not None else None
+        usage = read_usage(req.reply.get("usage")) if req.reply is not None else None
         calls.append(Call(start=0, end=end, output=output, model=req.model, usage=usage))
     meta: dict[str, Any] = {
         "lines": [r.line for r in thread.requests],

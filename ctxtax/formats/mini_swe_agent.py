@@ -13,64 +13,25 @@ original dict in ``raw``. Messages with the bookkeeping role ``exit`` are skippe
 
 One `Call` per assistant message, reading everything before it; its ``usage`` comes from the
 chat.completion the agent stored in ``extra.response`` (``prompt_tokens``, cached tokens,
-``completion_tokens``), see `read_usage`. ``info.model_stats`` goes to ``Context.meta``. The
-provider's ``reasoning`` text in ``extra.response`` is not a part of the message: it was never sent
-back to the model.
+``completion_tokens``), read by `_usage.read_usage` (re-exported here). ``info.model_stats`` goes
+to ``Context.meta``. The provider's ``reasoning`` text in ``extra.response`` is not a part of the
+message: it was never sent back to the model.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ctxtax._model import Call, Context, Message, Usage
+from ctxtax._model import Call, Context, Message
 from ctxtax.errors import InputError, MessageError
 from ctxtax.formats._document import Document
+from ctxtax.formats._usage import read_usage
 from ctxtax.formats.openai_chat import read_message
 
 NAME = "mini_swe_agent"
 
 _SKIPPED_ROLES = frozenset({"exit"})
 _INFO_KEYS = frozenset({"model_stats", "mini_version", "exit_status", "config"})
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
-def read_usage(usage: Any) -> Usage | None:
-    """A chat.completion ``usage`` (OpenAI, LiteLLM or OpenRouter) as a `Usage`.
-
-    OpenAI-style ``prompt_tokens`` include the cached tokens (``prompt_tokens_details.
-    cached_tokens`` or LiteLLM's ``cache_read_input_tokens``) and, through LiteLLM, Anthropic's
-    ``cache_creation_input_tokens``; both are taken out of the uncached input. An Anthropic-style
-    usage (``input_tokens`` / ``output_tokens``) is read as it is. None when nothing is recorded.
-    """
-    if not isinstance(usage, dict):
-        return None
-    details = usage.get("prompt_tokens_details")
-    details = details if isinstance(details, dict) else {}
-    read = max(_int(details.get("cached_tokens")), _int(usage.get("cache_read_input_tokens")))
-    write = max(
-        _int(usage.get("cache_creation_input_tokens")),
-        _int(details.get("cache_creation_tokens")),
-        _int(details.get("cache_write_tokens")),
-    )
-    if "prompt_tokens" in usage or "completion_tokens" in usage:
-        prompt = _int(usage.get("prompt_tokens"))
-        # an older LiteLLM left cache writes out of prompt_tokens
-        uncached = prompt - read - write if prompt >= read + write else max(prompt - read, 0)
-        output = _int(usage.get("completion_tokens"))
-    elif "input_tokens" in usage or "output_tokens" in usage:
-        uncached = _int(usage.get("input_tokens"))
-        output = _int(usage.get("output_tokens"))
-    else:
-        return None
-    return Usage(
-        input_tokens=uncached,
-        cache_write_tokens=write,
-        cache_read_tokens=read,
-        output_tokens=output,
-    )
 
 
 def _is_message_list(value: Any) -> bool:

@@ -9,14 +9,14 @@ instruction, history, metrics, metadata{llm_config}}``, one context each (``hist
 The messages are rebuilt as OpenHands' ``ConversationMemory`` builds what it sends: the ``system``
 action (its ``args.tools`` are the OpenAI tools), user messages, ONE assistant message per model
 response (its content and all its ``tool_calls``; actions sharing a response id share it), added
-once every call has its observation, then one ``role: tool`` message per call. Observation text
-follows ``ConversationMemory``: command output as ``prefix + content + suffix`` plus the working
-directory / interpreter / exit-code lines, errors with ``[Error occurred in processing last
-action]``, ``llm_config.max_message_chars`` truncation, a blank line before a user message that
-follows another. ``finish`` is an assistant text message (thought, then response content), as
-OpenHands sends it. One `Call` per model response, with its ``usage`` (`mini_swe_agent.read_usage`);
-agent messages without a response are calls without usage; a response whose calls never all got
-results (OpenHands drops it) is a call with ``output=None``. ``metrics`` go to ``Context.meta``.
+once every call has its observation, then one ``role: tool`` message per call. The text of
+observations and of actions without tool metadata follows ``ConversationMemory``'s templates, see
+`_openhands_text` (command output with its working directory / exit-code lines, error markers,
+``llm_config.max_message_chars`` truncation, a blank line before a user message that follows
+another). ``finish`` is an assistant text message (thought, then response content), as OpenHands
+sends it. One `Call` per model response, with its ``usage`` (`_usage.read_usage`); agent messages
+without a response are calls without usage; a response whose calls never all got results
+(OpenHands drops it) is a call with ``output=None``. ``metrics`` go to ``Context.meta``.
 
 Approximated (``meta["approximate"]``): recall observations (workspace context, microagent
 knowledge), which OpenHands renders with Jinja templates; tool calls rebuilt from ``function_name``
@@ -36,7 +36,15 @@ from typing import Any
 from ctxtax._model import Call, Context, Message, ToolSpec, Usage
 from ctxtax.errors import InputError, MessageError
 from ctxtax.formats._document import Document
-from ctxtax.formats.mini_swe_agent import read_usage
+from ctxtax.formats._openhands_text import (
+    as_dict,
+    as_str,
+    codeact_action_text,
+    observation_text,
+    truncate_content,
+    with_leading_blank_line,
+)
+from ctxtax.formats._usage import read_usage
 from ctxtax.formats.openai_chat import read_message, read_tools
 
 NAME = "openhands"
@@ -44,15 +52,12 @@ NAME = "openhands"
 # fmt: off
 _TOOL_ACTIONS = frozenset({"run", "run_ipython", "edit", "read", "browse", "browse_interactive",
                            "think", "delegate", "call_tool_mcp", "task_tracking"})
-_TRUNCATED = frozenset({"edit", "think", "mcp", "condense", "download", "task_tracking"})
-_UNTRUNCATED = frozenset({"read", "browse"})
 _BOOKKEEPING_ARGS = frozenset({
     "thought", "blocking", "hidden", "is_static", "cwd", "confirmation_state", "impl_source",
     "translated_ipython_code", "kernel_init_code", "security_risk", "is_confirmed", "action_risk",
     "keep_prompt", "content", "start", "end",
 })
 # fmt: on
-_IMAGE_LINE = "![image](data:image/png;base64,"
 
 _Rec = tuple[str | None, Usage | None]
 """The model and usage of one model call."""
@@ -83,22 +88,6 @@ def detect(doc: Document) -> bool:
     return _is_event_list(value)
 
 
-def truncate_content(text: str, max_chars: int | None) -> str:
-    """OpenHands' middle truncation of observations longer than ``max_chars``."""
-    if max_chars is None or max_chars < 0 or len(text) <= max_chars:
-        return text
-    half = max_chars // 2
-    return text[:half] + "\n[... Observation truncated due to length ...]\n" + text[-half:]
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
 def _key(value: Any, default: int | None) -> int | str | None:
     return value if isinstance(value, (int, str)) else default
 
@@ -109,10 +98,10 @@ def _metadata(event: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _response(meta: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    response = _dict(meta).get("model_response")
-    choices = _dict(response).get("choices")
+    response = as_dict(meta).get("model_response")
+    choices = as_dict(response).get("choices")
     first = choices[0] if isinstance(choices, list) and choices else None
-    message = _dict(first).get("message")
+    message = as_dict(first).get("message")
     if isinstance(response, dict) and isinstance(message, dict):
         return response, message
     return None
@@ -176,8 +165,8 @@ class _Builder:
     def action(self, event: dict[str, Any], index: int) -> None:
         kind, source = event["action"], event.get("source")
         args = event["args"] if isinstance(event.get("args"), dict) else event
-        text = _str(args.get("content")) or _str(event.get("content"))
-        found = _response(_dict(event.get("tool_call_metadata")))
+        text = as_str(args.get("content")) or as_str(event.get("content"))
+        found = _response(as_dict(event.get("tool_call_metadata")))
         if kind == "system":
             tools = args.get("tools", event.get("tools"))
             if tools is not None:
@@ -189,19 +178,19 @@ class _Builder:
             self.say("user" if by_user else "assistant", text, event, index, call)
         elif kind == "finish" and source != "user":
             self.agent_acted = True
-            thought = _str(args.get("thought"))
-            if found and thought != (content := _str(found[1].get("content"))):
+            thought = as_str(args.get("thought"))
+            if found and thought != (content := as_str(found[1].get("content"))):
                 thought = f"{thought}\n{content}" if thought else content
             self.say("assistant", thought, event, index, self.rec(found[0] if found else None))
         elif kind == "run" and source == "user":
-            command = _str(args.get("command"))
+            command = as_str(args.get("command"))
             self.say("user", f"User executed the command:\n{command}", event, index)
         elif kind in _TOOL_ACTIONS and source != "user":
             self.agent_acted = True
             self.actions[_key(event.get("id"), index)] = event
             meta = _metadata(event)
             if meta is None:
-                text = _codeact_text(kind, args)
+                text = codeact_action_text(kind, args)
                 self.say("assistant", text, event, index, (None, None), approximate=True)
             else:
                 self.tool_action(event, meta, args, index)
@@ -224,9 +213,10 @@ class _Builder:
         else:
             key = f"event:{index}"
             arguments = {k: v for k, v in args.items() if k not in _BOOKKEEPING_ARGS}
-            function = {"name": _str(meta.get("function_name")), "arguments": json.dumps(arguments)}
+            name = as_str(meta.get("function_name"))
+            function = {"name": name, "arguments": json.dumps(arguments)}
             call = {"id": meta["tool_call_id"], "type": "function", "function": function}
-            normalized = {"role": "assistant", "content": _str(args.get("thought")) or None}
+            normalized = {"role": "assistant", "content": as_str(args.get("thought")) or None}
             normalized["tool_calls"] = [call]
             message = self.message(normalized, event, index, approximate=True)
             rec = (None, None)
@@ -245,57 +235,19 @@ class _Builder:
                 source=self.source,
                 line=self.line,
             )
-        text = self.observation_text(event, content, meta, legacy)
+        cut, seen = self.max_chars, self.knowledge_seen
+        text = observation_text(
+            event, content, cut, seen, tool_call=meta is not None, legacy=legacy
+        )
         if text is None:
             return
         if meta is not None:
-            call_id, name = meta["tool_call_id"], _str(meta.get("function_name")) or None
+            call_id, name = meta["tool_call_id"], as_str(meta.get("function_name")) or None
             msg = {"role": "tool", "content": text, "tool_call_id": call_id, "name": name}
             self.results[call_id] = self.message(msg, event, index)
         elif text:
             approximate = legacy or event["observation"] == "recall"
             self.say("user", text, event, index, approximate=approximate)
-
-    def observation_text(
-        self, event: dict[str, Any], content: str, meta: dict[str, Any] | None, legacy: bool
-    ) -> str | None:
-        kind, cut = event["observation"], self.max_chars
-        extras = _dict(event.get("extras")) if "extras" in event else event
-        if legacy:
-            text = "OBSERVATION:\n" + truncate_content(content, cut)
-            if kind == "run" and "exit_code" in extras:
-                code, number = extras["exit_code"], extras.get("command_id")
-                text += f"\n[Command {number} finished with exit code {code}]"
-            return text
-        if kind == "run":
-            md = _dict(extras.get("metadata"))
-            text = f"{_str(md.get('prefix'))}{content}{_str(md.get('suffix'))}"
-            if md.get("working_dir"):
-                text += f"\n[Current working directory: {md['working_dir']}]"
-            if md.get("py_interpreter_path"):
-                text += f"\n[Python interpreter: {md['py_interpreter_path']}]"
-            if md.get("exit_code", -1) != -1:
-                text += f"\n[Command finished with exit code {md['exit_code']}]"
-            if meta is None:
-                text = f"\nObserved result of command executed by user:\n{text}"
-            return truncate_content(text, cut)
-        if kind == "run_ipython":
-            shown = "![image](data:image/png;base64, ...) already displayed to user"
-            lines = [shown if _IMAGE_LINE in line else line for line in content.split("\n")]
-            return truncate_content("\n".join(lines), cut)
-        if kind == "error":
-            return truncate_content(content, cut) + "\n[Error occurred in processing last action]"
-        if kind == "user_rejected":
-            text = "OBSERVATION:\n" + truncate_content(content, cut)
-            return text + "\n[Last action has been rejected by the user]"
-        if kind == "delegate":
-            outputs = _dict(extras.get("outputs"))
-            return truncate_content(_str(outputs.get("content", content)), cut)
-        if kind in _TRUNCATED or kind in _UNTRUNCATED:
-            return truncate_content(content, cut) if kind in _TRUNCATED else content
-        if kind == "recall":
-            return _recall_text(extras, self.knowledge_seen)
-        return None
 
     def flush(self) -> None:
         for key in list(self.pending):
@@ -314,71 +266,8 @@ class _Builder:
         previous: str | None = None
         for i, message in enumerate(self.messages):
             if message.role == "user" and previous == "user":
-                self.messages[i] = _prepend_blank_line(message)
+                self.messages[i] = with_leading_blank_line(message)
             previous = message.role
-
-
-def _prepend_blank_line(message: Message) -> Message:
-    for j, part in enumerate(message.parts):
-        if part.kind == "text":
-            text = part.model_copy(update={"text": "\n\n" + part.text})
-            parts = (*message.parts[:j], text, *message.parts[j + 1 :])
-            return message.model_copy(update={"parts": parts})
-    return message
-
-
-def _codeact_text(kind: str, args: dict[str, Any]) -> str:
-    thought = _str(args.get("thought"))
-    tag, key = {
-        "run": ("execute_bash", "command"),
-        "run_ipython": ("execute_ipython", "code"),
-        "browse_interactive": ("execute_browse", "browser_actions"),
-    }.get(kind, ("", ""))
-    return f"{thought}\n<{tag}>\n{_str(args.get(key))}\n</{tag}>" if tag else thought
-
-
-_HOSTS = (
-    "The user has access to the following hosts for accessing a web application,\n"
-    "each of which has a corresponding port:"
-)
-_EXTRA_INFO = (
-    '<EXTRA_INFO>\nThe following information has been included based on a keyword match for "{}".'
-    "\nIt may or may not be relevant to the user's request.\n\n{}\n</EXTRA_INFO>"
-)
-
-
-def _recall_text(extras: dict[str, Any], seen: set[str]) -> str:
-    blocks: list[str] = []
-    if extras.get("recall_type") == "workspace_context":
-        repo, directory = _str(extras.get("repo_name")), _str(extras.get("repo_directory"))
-        if repo or directory:
-            blocks.append(
-                f"<REPOSITORY_INFO>\nAt the user's request, repository {repo} has been cloned to "
-                f"the current working directory {directory}.\n</REPOSITORY_INFO>"
-            )
-        if instructions := _str(extras.get("repo_instructions")).strip():
-            blocks.append(f"<REPOSITORY_INSTRUCTIONS>\n{instructions}\n</REPOSITORY_INSTRUCTIONS>")
-        hosts = _dict(extras.get("runtime_hosts"))
-        runtime = [_HOSTS, *(f"* {h} (port {p})" for h, p in hosts.items())] if hosts else []
-        if more := _str(extras.get("additional_agent_instructions")):
-            runtime.append(more)
-        if date := _str(extras.get("date")):
-            runtime.append(f"Today's date is {date} (UTC).")
-        if runtime:
-            blocks.append(
-                "<RUNTIME_INFORMATION>\n" + "\n".join(runtime) + "\n</RUNTIME_INFORMATION>"
-            )
-    knowledge = extras.get("microagent_knowledge")
-    for agent in knowledge if isinstance(knowledge, list) else []:
-        name = _str(_dict(agent).get("name"))
-        if not isinstance(agent, dict) or (
-            name in seen and extras.get("recall_type") == "knowledge"
-        ):
-            continue
-        seen.add(name)
-        trigger = _str(agent.get("trigger") or agent.get("trigger_word"))
-        blocks.append(_EXTRA_INFO.format(trigger, _str(agent.get("content"))))
-    return "\n\n".join(blocks)
 
 
 def _events(history: list[Any], *, source: str, line: int | None) -> Iterator[dict[str, Any]]:
@@ -399,8 +288,8 @@ def read_events(
     title: Any = None,
 ) -> Context:
     """One event stream (and the evaluation record holding it, if any) as a context."""
-    record = _dict(record)
-    llm_config = _dict(_dict(record.get("metadata")).get("llm_config"))
+    record = as_dict(record)
+    llm_config = as_dict(as_dict(record.get("metadata")).get("llm_config"))
     max_chars, model = llm_config.get("max_message_chars"), llm_config.get("model")
     model = model if isinstance(model, str) else None
     builder = _Builder(source, line, max_chars if isinstance(max_chars, int) else None, model)
@@ -432,7 +321,7 @@ def read_events(
 def _title(record: dict[str, Any], fallback: str | None) -> str | None:
     if isinstance(record.get("instance_id"), str):
         return str(record["instance_id"])
-    issue = _dict(record.get("issue"))
+    issue = as_dict(record.get("issue"))
     if issue.get("repo") and issue.get("number") is not None:
         return f"{issue.get('owner')}/{issue['repo']}#{issue['number']}"
     return fallback
@@ -447,7 +336,7 @@ def read(doc: Document) -> list[Context]:
     contexts: list[Context] = []
     for record in doc.records:
         line = record.line if doc.kind == "jsonl" else None
-        history = _dict(record.value).get("history")
+        history = as_dict(record.value).get("history")
         if not isinstance(history, list):
             what = "expected an evaluation record with a 'history' list of events"
             raise MessageError(what, source=doc.source, line=line)
