@@ -18,6 +18,8 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     "Accuracy": "ctxtax._report",
+    "Auditor": "ctxtax._auditor",
+    "Edit": "ctxtax._findings",
     "Call": "ctxtax._model",
     "ConfigError": "ctxtax.errors",
     "Context": "ctxtax._model",
@@ -50,10 +52,12 @@ __all__ = [
     "PRICES",
     "PRICES_DATE",
     "Accuracy",
+    "Auditor",
     "Call",
     "ConfigError",
     "Context",
     "CtxtaxError",
+    "Edit",
     "Finding",
     "FormatError",
     "Image",
@@ -92,7 +96,9 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from ctxtax._auditor import Auditor as Auditor
     from ctxtax._engine import audit as audit
+    from ctxtax._findings import Edit as Edit
     from ctxtax._findings import Finding as Finding
     from ctxtax._findings import Loc as Loc
     from ctxtax._load import load as load

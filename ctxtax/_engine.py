@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ctxtax._counting import ContextTokens, count_context, provider_for
 from ctxtax._inputs import to_contexts
@@ -30,6 +30,11 @@ from ctxtax._session import (
     residency,
 )
 from ctxtax._tokens import TokenCounter, default_counter, tokenizer_exact
+from ctxtax._waste import measure
+
+if TYPE_CHECKING:
+    from ctxtax._dupes import DuplicateIndex
+    from ctxtax.rules.base import Rule
 
 
 def mcp_server(tool_name: str) -> str | None:
@@ -114,6 +119,22 @@ def _context_model(ctx: Context, model: str | None) -> str | None:
     return weight.most_common(1)[0][0] if weight else None
 
 
+def shared_options(rules: Sequence[Rule]) -> dict[str, Any]:
+    """Options the shared analyses need, gathered from the selected rules' options."""
+    by_code = {r.code: r.options for r in rules}
+    dup: dict[str, Any] = {}
+    if "CTX101" in by_code:
+        dup["min_tokens"] = getattr(by_code["CTX101"], "min_tokens", 32)
+    if "CTX102" in by_code:
+        dup["near_min_tokens"] = getattr(by_code["CTX102"], "min_tokens", 64)
+        dup["near_threshold"] = getattr(by_code["CTX102"], "threshold", 0.8)
+    if "CTX103" in by_code:
+        dup["min_repeats"] = getattr(by_code["CTX103"], "min_repeats", 3)
+    if "CTX104" in by_code:
+        dup["min_transcript_messages"] = getattr(by_code["CTX104"], "min_messages", 2)
+    return {"duplicates": dup}
+
+
 def audit_context(
     ctx: Context,
     *,
@@ -121,8 +142,12 @@ def audit_context(
     counter: TokenCounter | None = None,
     prices: Mapping[str, Price] | None = None,
     cache_policy: CachePolicy | None = None,
+    rules: Sequence[Rule] | None = None,
+    duplicate_index: DuplicateIndex | None = None,
 ) -> Report:
-    """Audit one conversation."""
+    """Audit one conversation with ``rules`` (all registered rules by default)."""
+    from ctxtax.rules import Session, select_rules
+
     prices = prices or {}
     model = _context_model(ctx, model)
     counter = counter or default_counter(model)
@@ -172,6 +197,27 @@ def audit_context(
     exact, reason = tokenizer_exact(counter, model)
     estimates = sorted(tokens.estimates)
 
+    rules = select_rules() if rules is None else rules
+    session = Session(
+        context=ctx,
+        tokens=tokens,
+        calls=calls,
+        residency=carried,
+        counter=counter,
+        options=shared_options(rules),
+        duplicate_index=duplicate_index,
+    )
+    findings = [f for rule in rules for f in rule.check(session)]
+    findings.sort(key=lambda f: (f.loc.message if f.loc.message is not None else -1, f.loc.part or 0, f.loc.token_start or 0, f.code))
+    waste = measure(
+        findings,
+        tokens,
+        carried,
+        calls_with_tools=sum(1 for c in calls if c.with_tools),
+        policy=cache_policy or cache_policy_for(model, provider),
+        price=found[1] if found else None,
+    )
+
     notes: list[str] = []
     if found is None:
         notes.append(
@@ -215,6 +261,12 @@ def audit_context(
         tokens_by_tool=tools,
         tokens_by_server=dict(by_server.most_common()),
         messages=messages,
+        wasted_tokens=waste.tokens,
+        tax_rate=round(waste.tokens / total, 6) if total else 0.0,
+        waste_by_rule=waste.by_rule,
+        waste_billed_tokens=waste.billed_tokens,
+        waste_cost_usd=waste.cost_usd,
+        findings=findings,
         bill=SessionBill(
             calls=len(calls),
             billed_input_tokens=estimated.prompt_tokens,
@@ -240,8 +292,11 @@ def audit(
     cache_policy: CachePolicy | None = None,
     strict: bool = True,
     max_message_chars: int = 5_000_000,
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] | None = None,
+    rule_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Report:
-    """Count, price and report the tokens of a session.
+    """Count, price and report the tokens of a session, and find its waste.
 
     Args:
         messages: OpenAI or Anthropic message dicts (or a request body), a `Context`, or the path
@@ -257,12 +312,18 @@ def audit(
         strict: raise `PairingError` when an API payload has a tool result without its call (or
             a call without its result) instead of reporting it.
         max_message_chars: a message longer than this is an `InputError`.
+        select: rule codes or prefixes to run (``["CTX1"]``); all rules by default.
+        ignore: rule codes or prefixes not to run.
+        rule_options: options per rule code, e.g. ``{"CTX101": {"min_tokens": 64}}``.
 
     Returns:
         A `Report`. For input holding several conversations, the report sums them and lists
         each in ``conversations``.
     """
+    from ctxtax.rules import select_rules
+
     table = parse_prices(prices) if prices else {}
+    rules = select_rules(select, ignore, rule_options)
     contexts = to_contexts(
         messages,
         tools=tools,
@@ -272,7 +333,9 @@ def audit(
         max_message_chars=max_message_chars,
     )
     reports = [
-        audit_context(ctx, model=model, counter=counter, prices=table, cache_policy=cache_policy)
+        audit_context(
+            ctx, model=model, counter=counter, prices=table, cache_policy=cache_policy, rules=rules
+        )
         for ctx in contexts
     ]
     source = str(messages) if isinstance(messages, (str, Path)) else contexts[0].source

@@ -1,7 +1,8 @@
-"""Findings: what a rule found, where, and how many tokens it wastes.
+"""Findings and the edits they propose: what a rule found, where, what it wastes, how to fix it.
 
-Rules yield frozen `Finding`s; the engine prices them and adds them to the `Report`. The rule
-framework (``ctxtax.rules``) builds on these types.
+Rules yield frozen `Finding`s carrying `Edit` proposals; only the engine (and the optimizer)
+applies edits. Every edit says whether it is ``safe`` (nothing unique is lost) or ``unsafe``
+(lossy, applied only when asked).
 """
 
 from __future__ import annotations
@@ -11,12 +12,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Severity = Literal["info", "warning", "error"]
+Safety = Literal["safe", "unsafe"]
+EditAction = Literal["replace_text", "drop_part", "drop_tool", "replace_result"]
 
 
 class Loc(BaseModel):
-    """Where a finding is: a message, a part of it, and a character range of that part's text.
+    """Where something is: a message, one of its parts, a range of that part's text.
 
-    ``tool`` names a tool schema instead, for findings about tools.
+    ``start`` / ``end`` are character offsets into the part's text and ``token_start`` /
+    ``token_end`` the same range in tokens. ``tool`` names a tool schema instead, for findings
+    about tools.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -25,11 +30,41 @@ class Loc(BaseModel):
     part: int | None = None
     start: int | None = None
     end: int | None = None
+    token_start: int | None = None
+    token_end: int | None = None
     tool: str | None = None
+
+    def describe(self) -> str:
+        """``message 12, part 0, chars 40-900`` style text."""
+        if self.tool is not None and self.message is None:
+            return f"tool {self.tool!r}"
+        out = f"message {self.message}"
+        if self.part is not None:
+            out += f", part {self.part}"
+        if self.start is not None and self.end is not None:
+            out += f", chars {self.start}-{self.end}"
+        return out
+
+
+class Edit(BaseModel):
+    """A change a finding proposes. ``replacement`` replaces the located text (or whole part)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    action: EditAction
+    loc: Loc
+    replacement: str | None = None
+    safety: Safety = "safe"
+    tokens_saved: int = 0
 
 
 class Finding(BaseModel):
-    """One piece of waste (or breakage) a rule found."""
+    """One piece of waste (or breakage) a rule found.
+
+    ``tokens`` is what the located text wastes in one prompt; ``calls`` how many model calls
+    carried it, so ``tokens * calls`` were billed for it. ``source`` is the earlier copy a
+    duplicate repeats, with ``similarity`` (1.0 for exact copies).
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -38,9 +73,12 @@ class Finding(BaseModel):
     message: str
     severity: Severity = "warning"
     loc: Loc = Field(default_factory=Loc)
+    source: Loc | None = None
+    similarity: float | None = None
     tokens: int = 0
     calls: int = 0
     evidence: dict[str, Any] = Field(default_factory=dict)
+    edits: tuple[Edit, ...] = ()
 
 
-__all__ = ["Finding", "Loc", "Severity"]
+__all__ = ["Edit", "EditAction", "Finding", "Loc", "Safety", "Severity"]

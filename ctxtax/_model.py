@@ -148,7 +148,11 @@ SourceFormat = str
 
 
 class Context(_Frozen):
-    """One conversation as a model saw it: messages, tools, and the calls that read them."""
+    """One conversation as a model saw it: messages, tools, and the calls that read them.
+
+    ``request`` is True for an API payload about to be sent (its tail is one more call's prompt),
+    False for a recorded log.
+    """
 
     messages: tuple[Message, ...] = ()
     tools: tuple[ToolSpec, ...] = ()
@@ -157,6 +161,7 @@ class Context(_Frozen):
     title: str | None = None
     model: str | None = None
     calls: tuple[Call, ...] | None = None
+    request: bool = False
     meta: dict[str, Any] = Field(default_factory=dict)
     raw: Any = Field(default=None, exclude=True, repr=False)
 
@@ -165,19 +170,20 @@ class Context(_Frozen):
 
         ``calls`` as the source recorded them (``()`` when the log shows that no call was made);
         when the source does not say (``None``), one call per assistant message, each reading
-        everything before it, and with no assistant message at all (a request about to be sent),
-        one call reading the whole context.
+        everything before it; and for a ``request`` (an API payload about to be sent) whose last
+        message is not the assistant's, the call that will read it all.
         """
         if self.calls is not None:
             return self.calls
-        derived = tuple(
+        derived = [
             Call(start=0, end=i, output=i, model=self.model)
             for i, m in enumerate(self.messages)
             if m.role == "assistant" and i > 0
-        )
-        if derived:
-            return derived
-        return (Call(start=0, end=len(self.messages), model=self.model),)
+        ]
+        last_is_reply = bool(self.messages) and self.messages[-1].role == "assistant"
+        if not derived or (self.request and not last_is_reply):
+            derived.append(Call(start=0, end=len(self.messages), model=self.model))
+        return tuple(derived)
 
     @property
     def recorded_usage(self) -> Usage | None:

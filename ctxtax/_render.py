@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from io import StringIO
 
+from typing import Any
+
+from ctxtax._findings import Finding
 from ctxtax._report import Report
 from ctxtax._session import Bill
 
@@ -98,12 +101,42 @@ def render_text(report: Report, *, width: int = 100, color: bool = False, top: i
         f" · prices: {price} ({report.bill.prices_date})"
     )
     if report.findings or report.wasted_tokens:
-        console.print(
-            f"waste: {report.wasted_tokens:,} tokens ({100 * report.tax_rate:.1f}% context tax)"
-        )
+        _render_waste(console, report, top)
     for note in report.notes:
         console.print(f"note: {note}")
     return out.getvalue()
+
+
+def _render_waste(console: Any, report: Report, top: int) -> None:
+    from rich.table import Table
+
+    cost = f", {_usd(report.waste_cost_usd)} of the bill" if report.waste_cost_usd is not None else ""
+    console.print(
+        f"[bold]context tax: {report.wasted_tokens:,} tokens wasted "
+        f"({100 * report.tax_rate:.1f}% of the context)[/bold], billed "
+        f"{report.waste_billed_tokens:,} times over the session's calls{cost}"
+    )
+    by_rule: dict[str, list[Finding]] = {}
+    for f in report.findings:
+        by_rule.setdefault(f.code, []).append(f)
+    rules = Table(title="Waste by rule", title_justify="left")
+    for col in ("rule", "findings", "tokens", "billed (x calls)"):
+        rules.add_column(col, justify="left" if col == "rule" else "right")
+    for code, found in sorted(by_rule.items()):
+        rules.add_row(
+            f"{code} {found[0].rule}",
+            f"{len(found):,}",
+            f"{sum(f.tokens for f in found):,}",
+            f"{sum(f.tokens * f.calls for f in found):,}",
+        )
+    console.print(rules)
+    worst = sorted(report.findings, key=lambda f: -f.tokens * max(f.calls, 1))[:top]
+    table = Table(title=f"Top {len(worst)} findings by billed tokens", title_justify="left")
+    for col in ("code", "where", "tokens", "calls", "what"):
+        table.add_column(col, justify="right" if col in ("tokens", "calls") else "left")
+    for f in worst:
+        table.add_row(f.code, f.loc.describe(), f"{f.tokens:,}", f"{f.calls:,}", f.message)
+    console.print(table)
 
 
 __all__ = ["render_text"]

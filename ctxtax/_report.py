@@ -98,6 +98,8 @@ class Report(_Frozen):
     wasted_tokens: int = 0
     tax_rate: float = 0.0
     waste_by_rule: dict[str, int] = Field(default_factory=dict)
+    waste_billed_tokens: int = 0
+    waste_cost_usd: float | None = None
     findings: list[Finding] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     conversations: list[Report] = Field(default_factory=list)
@@ -123,6 +125,11 @@ def _sum_bills(bills: Sequence[Bill]) -> Bill:
     for bill in bills:
         total = total + bill
     return total
+
+
+def _sum_costs(costs: Sequence[float | None]) -> float | None:
+    known = [c for c in costs if c is not None]
+    return round(sum(known), 6) if known else None
 
 
 def combine(reports: Sequence[Report], *, source: str | None, fmt: str) -> Report:
@@ -184,6 +191,8 @@ def combine(reports: Sequence[Report], *, source: str | None, fmt: str) -> Repor
         wasted_tokens=wasted,
         tax_rate=wasted / total if total else 0.0,
         waste_by_rule=_sum_counts([r.waste_by_rule for r in reports]),
+        waste_billed_tokens=sum(r.waste_billed_tokens for r in reports),
+        waste_cost_usd=_sum_costs([r.waste_cost_usd for r in reports]),
         notes=sorted({n for r in reports for n in r.notes}),
         conversations=list(reports),
     )

@@ -115,6 +115,7 @@ class TiktokenCounter:
         self.threads = threads or min(8, os.cpu_count() or 1)
         self.max_cached_tokens = max_cached_tokens
         self._enc: Any = None
+        self._vocab: tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]] | None = None
         self._cache: dict[str, TokenIds] = {}
         self._cached_tokens = 0
 
@@ -162,6 +163,37 @@ class TiktokenCounter:
         if not text:
             return 0
         return len(self.encode(text))
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """The text of token ids (invalid UTF-8 at the edges is replaced)."""
+        return str(self._encoder().decode(list(ids)))
+
+    def _vocabulary(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+        if self._vocab is None:
+            enc = self._encoder()
+            data: list[bytes] = [b""] * enc.n_vocab
+            ranks = getattr(enc, "_mergeable_ranks", None)
+            if isinstance(ranks, dict):  # the fast way: tiktoken keeps its vocabulary here
+                for token_bytes, token in ranks.items():
+                    data[token] = token_bytes
+            else:
+                for token in range(enc.n_vocab):
+                    try:
+                        data[token] = enc.decode_single_token_bytes(token)
+                    except KeyError:
+                        continue
+            lengths = np.fromiter(map(len, data), dtype=np.int64, count=len(data))
+            numeric = np.fromiter((d.strip().isdigit() for d in data), dtype=np.bool_, count=len(data))
+            self._vocab = (lengths, numeric)
+        return self._vocab
+
+    def token_byte_lengths(self) -> npt.NDArray[np.int64]:
+        """The UTF-8 byte length of every token id (to map token ranges to characters)."""
+        return self._vocabulary()[0]
+
+    def numeric_tokens(self) -> npt.NDArray[np.bool_]:
+        """True for every token id that is digits only (folded when looking for near copies)."""
+        return self._vocabulary()[1]
 
     def clear(self) -> None:
         """Forget every cached encoding."""

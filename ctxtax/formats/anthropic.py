@@ -254,6 +254,7 @@ def read_body(body: dict[str, Any], *, source: str, title: str | None = None) ->
         source=source,
         title=title,
         model=body.get("model") if isinstance(body.get("model"), str) else None,
+        request=True,
         meta={"shape": "body"},
         raw=body,
     )
@@ -270,6 +271,7 @@ def read(doc: Document) -> list[Context]:
             messages=fill_tool_names(messages),
             source_format=NAME,
             source=doc.source,
+            request=True,
             meta={"shape": "messages"},
             raw=value,
         )

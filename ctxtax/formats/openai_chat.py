@@ -269,6 +269,7 @@ def _context(
         source=doc.source,
         title=title,
         model=body.get("model") if body else None,
+        request=True,
         meta={"shape": "body" if body is not None else "messages"},
         raw=body if body is not None else messages,
     )
@@ -288,7 +289,8 @@ def read(doc: Document) -> list[Context]:
             continue
         title = str(record.get("task_id") or record.get("instance_id") or record.get("id") or i)
         ctx = _context(record[key], doc=doc, body=None, title=title)
-        contexts.append(ctx.model_copy(update={"meta": {**ctx.meta, "record": i, "key": key}}))
+        meta = {**ctx.meta, "record": i, "key": key}
+        contexts.append(ctx.model_copy(update={"meta": meta, "request": False}))
     return contexts
 
 

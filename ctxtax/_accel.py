@@ -1,0 +1,564 @@
+"""Kernels of the duplication engine: k-gram hashes, winnowing, MinHash, LSH, exact spans.
+
+Every kernel has two implementations that give the same result bit for bit: a numba one
+(`ctxtax._accel_numba`, ``@njit(cache=True, nogil=True)``) and a plain numpy / Python twin here.
+Which one runs:
+
+- ``impl="numba"`` / ``impl="python"`` on the call;
+- else the ``CTXTAX_IMPL`` environment variable (``numba`` or ``python``);
+- else `impl_for`: numba only for inputs of at least `SMALL_INPUT` elements, because the first
+  numba call of a process pays for importing numba and loading the cached machine code, which
+  the twins beat on anything smaller.
+
+Importing this module does not import numba; the first numba call does.
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from ctxtax.errors import ConfigError
+
+Impl = Literal["numba", "python"]
+U32 = npt.NDArray[np.uint32]
+U64 = npt.NDArray[np.uint64]
+I64 = npt.NDArray[np.int64]
+I32 = npt.NDArray[np.int32]
+
+SMALL_INPUT = 1_000_000
+"""Inputs smaller than this run the plain twin when no implementation is forced (measured)."""
+
+ENV_VAR = "CTXTAX_IMPL"
+
+# Shared with `_accel_numba` (which defines the same values; a test pins them equal).
+KGRAM_MUL = 0x9E3779B97F4A7C15
+BAND_MUL = 0xD6E8FEB86659FD93
+_MASK64 = (1 << 64) - 1
+_CHUNK = 1 << 16
+
+_numba: ModuleType | None = None
+
+
+def impl_for(n: int) -> Impl:
+    """The implementation a kernel uses for an input of ``n`` elements when none is passed."""
+    forced = os.environ.get(ENV_VAR, "").strip().lower()
+    if forced in ("numba", "python"):
+        return "numba" if forced == "numba" else "python"
+    if forced:
+        raise ConfigError(f"{ENV_VAR}={forced!r}: expected 'numba', 'python' or unset")
+    return "numba" if n >= SMALL_INPUT else "python"
+
+
+def _numba_kernels() -> ModuleType:
+    """The numba kernels module, imported (and its cached code loaded) on first use."""
+    global _numba
+    if _numba is None:
+        from ctxtax import _accel_numba
+
+        _numba = _accel_numba
+    return _numba
+
+
+def _choose(impl: Impl | None, n: int) -> Impl:
+    if impl is None:
+        return impl_for(n)
+    if impl not in ("numba", "python"):
+        raise ValueError(f"impl={impl!r}: expected 'numba', 'python' or None")
+    return impl
+
+
+def _offsets(offsets: npt.ArrayLike, n: int, what: str) -> I64:
+    off = np.ascontiguousarray(offsets, dtype=np.int64)
+    if off.ndim != 1 or len(off) < 1:
+        raise ValueError(f"{what}: offsets must be a 1-D array of nblocks + 1 positions")
+    if off[0] < 0 or off[-1] > n or np.any(np.diff(off) < 0):
+        raise ValueError(f"{what}: offsets must be non-decreasing within [0, {n}]")
+    return off
+
+
+def _positive(value: int, name: str) -> int:
+    if int(value) < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return int(value)
+
+
+def _splitmix64(z: U64) -> U64:
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _fmix32(h: U32) -> U32:
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
+
+
+# -- k-gram hashes ----------------------------------------------------------------------------
+
+
+def _powers(base: int, n: int) -> U64:
+    """base**0 .. base**(n-1) mod 2^64."""
+    out = np.full(n, base, dtype=np.uint64)
+    if n:
+        out[0] = 1
+    return np.cumprod(out, dtype=np.uint64)
+
+
+def _window_hashes(ids: U32, k: int) -> U64:
+    """Hash of every window ids[i:i+k], i in [0, n-k], computed without a rolling loop.
+
+    With x = ids + 1 and M odd (so invertible mod 2^64), the window polynomial
+    sum_j x[i+j] * M^(k-1-j) equals M^(k-1+i) * (S[i+k] - S[i]) where S is the prefix sum of
+    x[g] * M^-g: a cumsum and two products, all wrapping mod 2^64.
+    """
+    n = len(ids)
+    if n < k:
+        return np.zeros(0, dtype=np.uint64)
+    x = ids.astype(np.uint64) + np.uint64(1)
+    prefix = np.zeros(n + 1, dtype=np.uint64)
+    np.cumsum(x * _powers(pow(KGRAM_MUL, -1, 1 << 64), n), dtype=np.uint64, out=prefix[1:])
+    poly = _powers(KGRAM_MUL, n)[k - 1 :] * (prefix[k:] - prefix[: n - k + 1])
+    return _splitmix64(poly)
+
+
+def kgram_hashes(ids: U32, k: int, *, impl: Impl | None = None) -> U64:
+    """The 64-bit hash of each k-gram ``ids[i:i+k]``, ``max(0, len(ids) - k + 1)`` of them.
+
+    The hash is the polynomial ``sum_j (ids[i+j] + 1) * KGRAM_MUL**(k-1-j)`` mod 2^64, passed
+    through the splitmix64 finalizer.
+    """
+    k = _positive(k, "k")
+    ids = np.ascontiguousarray(ids, dtype=np.uint32)
+    if _choose(impl, len(ids)) == "numba":
+        mul_k = np.uint64(pow(KGRAM_MUL, k, 1 << 64))
+        return _numba_kernels().kgram_hashes(ids, k, mul_k)  # type: ignore[no-any-return]
+    return _window_hashes(ids, k)
+
+
+def kgram_hashes_many(
+    ids: U32, offsets: I64, k: int, *, impl: Impl | None = None
+) -> tuple[U64, I64]:
+    """k-gram hashes of each block ``ids[offsets[b]:offsets[b+1]]``, concatenated.
+
+    Returns ``(hashes, hash_offsets)``: no k-gram spans two blocks, and block ``b``'s hashes are
+    ``hashes[hash_offsets[b]:hash_offsets[b+1]]``.
+    """
+    k = _positive(k, "k")
+    ids = np.ascontiguousarray(ids, dtype=np.uint32)
+    off = _offsets(offsets, len(ids), "kgram_hashes_many")
+    if _choose(impl, len(ids)) == "numba":
+        mul_k = np.uint64(pow(KGRAM_MUL, k, 1 << 64))
+        out, out_off = _numba_kernels().kgram_hashes_many(ids, off, k, mul_k)
+        return out, out_off
+    counts = np.maximum(np.diff(off) - (k - 1), 0)
+    out_off = np.zeros(len(off), dtype=np.int64)
+    np.cumsum(counts, out=out_off[1:])
+    # The hash of a window depends only on its tokens, so hash every window of the whole array
+    # and keep those that start in a block and end in the same one.
+    starts = np.repeat(off[:-1] - out_off[:-1], counts) + np.arange(out_off[-1], dtype=np.int64)
+    return _window_hashes(ids, k)[starts], out_off
+
+
+# -- winnowing --------------------------------------------------------------------------------
+
+
+def _rightmost_min(hashes: U64, lo: I64, hi: I64) -> I64:
+    """For each non-empty range [lo, hi), the position of its rightmost minimum."""
+    if len(lo) == 0:
+        return np.zeros(0, dtype=np.int64)
+    lengths = hi - lo
+    block = np.repeat(np.arange(len(lo)), lengths)
+    pos = np.repeat(lo - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+    order = np.lexsort((-pos, hashes[pos], block))
+    first = np.r_[True, block[order][1:] != block[order][:-1]]
+    return pos[order][first].astype(np.int64)
+
+
+def winnow_many(
+    hashes: U64, offsets: I64, w: int, *, impl: Impl | None = None
+) -> tuple[I64, I64]:
+    """Robust winnowing (Schleimer, Wilkerson, Aiken 2003) of each block of ``hashes``.
+
+    In every window of ``w`` consecutive hashes of a block the minimum is selected, the rightmost
+    on ties; each selected position is output once, in increasing order. A block shorter than
+    ``w`` (and not empty) selects its rightmost minimum. Returns the selected positions (global
+    indexes into ``hashes``) and per-block offsets into them.
+    """
+    w = _positive(w, "w")
+    hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
+    off = _offsets(offsets, len(hashes), "winnow_many")
+    if _choose(impl, len(hashes)) == "numba":
+        sel, sel_off = _numba_kernels().winnow_many(hashes, off, w)
+        return sel, sel_off
+    lengths = np.diff(off)
+    short = (lengths > 0) & (lengths < w)
+    picks = [_rightmost_min(hashes, off[:-1][short], off[1:][short])]
+    # Windows wholly inside a block; the first start of each window comes from its block's start.
+    counts = np.maximum(lengths - (w - 1), 0)
+    ends = np.cumsum(counts)
+    starts = np.repeat(off[:-1] - (ends - counts), counts) + np.arange(int(ends[-1]) if len(ends) else 0)
+    if len(starts) and len(hashes) >= w:
+        windows = np.lib.stride_tricks.sliding_window_view(hashes, w)[:, ::-1]
+        for c in range(0, len(starts), _CHUNK):
+            s = starts[c : c + _CHUNK]
+            picks.append(s + (w - 1) - np.argmin(windows[s], axis=1))
+    sel = np.unique(np.concatenate(picks)).astype(np.int64)
+    return sel, np.searchsorted(sel, off).astype(np.int64)
+
+
+def winnow(hashes: U64, w: int, *, impl: Impl | None = None) -> I64:
+    """Robust winnowing of one hash sequence: the selected positions (see `winnow_many`)."""
+    hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
+    w = _positive(w, "w")
+    if _choose(impl, len(hashes)) == "numba":
+        return _numba_kernels().winnow(hashes, w)  # type: ignore[no-any-return]
+    sel, _ = winnow_many(hashes, np.array([0, len(hashes)], dtype=np.int64), w, impl="python")
+    return sel
+
+
+# -- MinHash and LSH --------------------------------------------------------------------------
+
+
+def permutations(num_perm: int, seed: int = 1) -> tuple[U32, U32]:
+    """datasketch's ``(a, b)`` affine32 permutation parameters for ``num_perm`` and ``seed``.
+
+    The same draws as ``datasketch.MinHash(num_perm, seed).permutations`` (datasketch 2.0's
+    default scheme), so signatures built here can be compared with datasketch ones.
+    """
+    num_perm = _positive(num_perm, "num_perm")
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a.astype(np.uint32), b.astype(np.uint32)
+
+
+def minhash_many(
+    values: U32, offsets: I64, a: U32, b: U32, *, impl: Impl | None = None
+) -> U32:
+    """MinHash signatures, shape ``(nblocks, len(a))``, datasketch affine32 compatible.
+
+    Row ``i`` column ``j`` is the minimum over the block's values ``v`` of
+    ``a[j] * fmix32(v) + b[j]`` mod 2^32; an empty block's row is all ``0xFFFFFFFF``.
+    """
+    values = np.ascontiguousarray(values, dtype=np.uint32)
+    a = np.ascontiguousarray(a, dtype=np.uint32)
+    b = np.ascontiguousarray(b, dtype=np.uint32)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError("minhash_many: a and b must be 1-D arrays of the same length")
+    off = _offsets(offsets, len(values), "minhash_many")
+    if _choose(impl, len(values)) == "numba":
+        return _numba_kernels().minhash_many(values, off, a, b)  # type: ignore[no-any-return]
+    nb = len(off) - 1
+    out = np.full((nb, len(a)), 0xFFFFFFFF, dtype=np.uint32)
+    nonempty = np.nonzero(np.diff(off) > 0)[0]
+    lo, hi = off[nonempty], off[nonempty + 1]
+    for start in range(int(off[0]), int(off[-1]), _CHUNK):
+        stop = min(start + _CHUNK, int(off[-1]))
+        # Blocks overlapping [start, stop) tile it; reduce each one's rows there.
+        touch = nonempty[(lo < stop) & (hi > start)]
+        seg = np.maximum(off[touch], start) - start
+        phv = _fmix32(values[start:stop])[:, None] * a + b
+        out[touch] = np.minimum(out[touch], np.minimum.reduceat(phv, seg, axis=0))
+    return out
+
+
+def band_keys(signatures: U32, bands: int, rows: int, *, impl: Impl | None = None) -> U64:
+    """A 64-bit key per band, shape ``(nblocks, bands)``; band ``i`` hashes columns
+    ``[i*rows, (i+1)*rows)`` as datasketch's ``MinHashLSH.hashranges`` does."""
+    bands, rows = _positive(bands, "bands"), _positive(rows, "rows")
+    sig = np.ascontiguousarray(signatures, dtype=np.uint32)
+    if sig.ndim != 2 or bands * rows > sig.shape[1]:
+        raise ValueError(f"band_keys: need a 2-D signature array with at least {bands * rows} columns")
+    if _choose(impl, sig.size) == "numba":
+        return _numba_kernels().band_keys(sig, bands, rows)  # type: ignore[no-any-return]
+    cols = sig[:, : bands * rows].reshape(len(sig), bands, rows).astype(np.uint64)
+    h = np.zeros((len(sig), bands), dtype=np.uint64)
+    for r in range(rows):
+        h = _splitmix64(h * np.uint64(BAND_MUL) + (cols[:, :, r] + np.uint64(1)))
+    return h
+
+
+def _keys2d(keys: U64) -> U64:
+    k = np.ascontiguousarray(keys, dtype=np.uint64)
+    if k.ndim != 2:
+        raise ValueError("LSH keys must be a 2-D array (nblocks, bands)")
+    return k
+
+
+def _band_runs(column: U64) -> tuple[I64, I64, I64]:
+    """Stable order of one band's keys, each sorted slot's run start, and slot numbers."""
+    order = np.argsort(column, kind="stable").astype(np.int64)
+    ranked = column[order]
+    slot = np.arange(len(column), dtype=np.int64)
+    new_run = np.r_[True, ranked[1:] != ranked[:-1]]
+    start = np.maximum.accumulate(np.where(new_run, slot, 0))
+    return order, start, slot
+
+
+def _back_pairs(order: I64, slot: I64, counts: I64) -> tuple[I64, I64]:
+    """(i, j): each slot's j = order[t] with the ``counts[t]`` slots just before it, nearest first."""
+    total = int(counts.sum())
+    t = np.repeat(slot, counts)
+    back = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts) + 1
+    return order[t - back], order[t]
+
+
+def _as_pairs(codes: I64, n: int) -> I64:
+    codes = np.unique(codes)
+    return np.stack((codes // max(n, 1), codes % max(n, 1)), axis=1).astype(np.int64).reshape(-1, 2)
+
+
+def lsh_pairs(keys: U64, *, impl: Impl | None = None) -> I64:
+    """Every pair ``(i, j)``, ``i < j``, whose keys agree in at least one band; each once, sorted."""
+    keys = _keys2d(keys)
+    n = len(keys)
+    if _choose(impl, keys.size) == "numba":
+        return _numba_kernels().lsh_pairs(keys)  # type: ignore[no-any-return]
+    codes = [np.zeros(0, dtype=np.int64)]
+    for band in range(keys.shape[1]):
+        order, start, slot = _band_runs(keys[:, band])
+        i, j = _back_pairs(order, slot, slot - start)
+        codes.append(i * n + j)
+    return _as_pairs(np.concatenate(codes), n)
+
+
+def lsh_candidates(keys: U64, limit: int, *, impl: Impl | None = None) -> I64:
+    """For each block ``j``, the pairs ``(i, j)`` of `lsh_pairs` with the ``limit`` largest ``i``.
+
+    The most recent earlier blocks sharing a band key, at most ``limit`` per ``j``: a subset of
+    ``lsh_pairs(keys)`` (equal to it when ``limit`` is at least the largest count), sorted the
+    same way.
+    """
+    keys = _keys2d(keys)
+    limit = int(limit)
+    if limit < 0:
+        raise ValueError(f"limit must be at least 0, got {limit}")
+    n = len(keys)
+    if _choose(impl, keys.size) == "numba":
+        return _numba_kernels().lsh_candidates(keys, limit)  # type: ignore[no-any-return]
+    codes = [np.zeros(0, dtype=np.int64)]
+    for band in range(keys.shape[1]):
+        order, start, slot = _band_runs(keys[:, band])
+        i, j = _back_pairs(order, slot, np.minimum(slot - start, limit))
+        codes.append(j * n + i)
+    by_j = np.unique(np.concatenate(codes))
+    j = by_j // max(n, 1)
+    # Keep the last `limit` entries of each j's run (its largest i).
+    run_end = np.searchsorted(j, j, side="right")
+    kept = by_j[run_end - np.arange(len(by_j)) <= limit]
+    return _as_pairs((kept % max(n, 1)) * n + kept // max(n, 1), n)
+
+
+# -- exact spans --------------------------------------------------------------------------------
+
+
+class FirstSeen:
+    """The position where each hash was first seen, kept across calls (a growing session).
+
+    The numba implementation is an open-addressing table in numpy arrays (load factor at most
+    0.5, doubled when full); the plain twin is a dict. A table switches representation when a
+    call asks for the other implementation (by ``impl`` or by size), keeping its contents.
+    """
+
+    def __init__(self, capacity: int = 1024, *, impl: Impl | None = None) -> None:
+        """An empty table sized for about ``capacity`` hashes; ``impl`` fixes the implementation."""
+        self._capacity = 16
+        while self._capacity < 2 * max(int(capacity), 1):
+            self._capacity *= 2
+        self._impl = impl
+        self._dict: dict[int, int] | None = {}
+        self._keys: U64 | None = None
+        self._values: I64 | None = None
+        self._used: npt.NDArray[np.bool_] | None = None
+        self._size = 0
+
+    def __len__(self) -> int:
+        """How many distinct hashes are stored."""
+        return len(self._dict) if self._dict is not None else self._size
+
+    def copy(self) -> FirstSeen:
+        """An independent copy: inserting into one does not change the other."""
+        other = FirstSeen.__new__(FirstSeen)
+        other._capacity, other._impl, other._size = self._capacity, self._impl, self._size
+        other._dict = None if self._dict is None else dict(self._dict)
+        other._keys = None if self._keys is None else self._keys.copy()
+        other._values = None if self._values is None else self._values.copy()
+        other._used = None if self._used is None else self._used.copy()
+        return other
+
+    def lookup_insert(
+        self, hashes: U64, positions: I64, *, impl: Impl | None = None
+    ) -> I64:
+        """For each hash in order: the position stored for it before (-1 if unseen); an unseen
+        hash stores its own position, so the first occurrence wins."""
+        hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
+        positions = np.ascontiguousarray(positions, dtype=np.int64)
+        if hashes.shape != positions.shape or hashes.ndim != 1:
+            raise ValueError("lookup_insert: hashes and positions must be 1-D, of one length")
+        chosen = _choose(impl or self._impl, len(self) + len(hashes))
+        if chosen == "numba":
+            self._to_table()
+            assert self._keys is not None and self._values is not None and self._used is not None
+            prior, self._keys, self._values, self._used, self._size = _numba_kernels().first_seen(
+                self._keys, self._values, self._used, self._size, hashes, positions
+            )
+            return prior  # type: ignore[no-any-return]
+        table = self._to_dict()
+        prior_list: list[int] = []
+        for h, p in zip(hashes.tolist(), positions.tolist(), strict=True):
+            seen = table.get(h)
+            if seen is None:
+                table[h] = p
+                prior_list.append(-1)
+            else:
+                prior_list.append(seen)
+        return np.array(prior_list, dtype=np.int64)
+
+    def _to_dict(self) -> dict[int, int]:
+        if self._dict is None:
+            assert self._keys is not None and self._values is not None and self._used is not None
+            self._dict = dict(
+                zip(self._keys[self._used].tolist(), self._values[self._used].tolist(), strict=True)
+            )
+            self._keys = self._values = self._used = None
+            self._size = 0
+        return self._dict
+
+    def _to_table(self) -> None:
+        if self._keys is not None:
+            return
+        entries = self._dict or {}
+        while self._capacity < 2 * (len(entries) + 1):
+            self._capacity *= 2
+        self._keys = np.zeros(self._capacity, dtype=np.uint64)
+        self._values = np.zeros(self._capacity, dtype=np.int64)
+        self._used = np.zeros(self._capacity, dtype=np.bool_)
+        self._size = 0
+        self._dict = None
+        if entries:
+            hashes = np.fromiter(entries.keys(), dtype=np.uint64, count=len(entries))
+            positions = np.fromiter(entries.values(), dtype=np.int64, count=len(entries))
+            _, self._keys, self._values, self._used, self._size = _numba_kernels().first_seen(
+                self._keys, self._values, self._used, 0, hashes, positions
+            )
+
+
+def extend_spans(
+    tokens: U32,
+    block_of: I32,
+    block_lo: I64,
+    block_hi: I64,
+    cand_pos: I64,
+    cand_src: I64,
+    k: int,
+    min_len: int,
+    *,
+    impl: Impl | None = None,
+) -> tuple[I64, I64, I64]:
+    """Verify candidate k-gram matches and extend them to maximal repeated spans.
+
+    ``tokens`` holds every block's token ids; block ``b`` spans ``[block_lo[b], block_hi[b])``
+    and ``block_of[p]`` is the block of position ``p``. Candidate ``c`` says the k-gram at
+    ``cand_pos[c]`` hashes like the earlier one at ``cand_src[c]``; candidates come sorted by
+    ``cand_pos``. In order, each candidate ``(p, q)``:
+
+    - is skipped if ``p`` is before ``covered``, the end of the last span emitted in ``p``'s
+      block (the block start when the block changes), or if its k tokens differ from ``q``'s
+      (a hash collision);
+    - extends left while both sides stay in their blocks (``p``'s side not before ``covered``)
+      and the tokens agree, then right while both stay in their blocks and the tokens agree;
+    - when ``p`` and ``q`` share a block, is cut so the source ends by the duplicate's start;
+    - is emitted as ``(dup_lo, dup_hi, src_lo)`` if at least ``min_len`` long, and then sets
+      ``covered``.
+
+    Returns the three arrays of global positions, sorted by ``dup_lo``. Without an ``impl`` the
+    size deciding it is ``len(cand_pos) * k``, the token comparisons the twin makes at least.
+    """
+    k = _positive(k, "k")
+    tokens = np.ascontiguousarray(tokens, dtype=np.uint32)
+    block_of = np.ascontiguousarray(block_of, dtype=np.int32)
+    block_lo = np.ascontiguousarray(block_lo, dtype=np.int64)
+    block_hi = np.ascontiguousarray(block_hi, dtype=np.int64)
+    cand_pos = np.ascontiguousarray(cand_pos, dtype=np.int64)
+    cand_src = np.ascontiguousarray(cand_src, dtype=np.int64)
+    _check_spans_input(tokens, block_of, block_lo, block_hi, cand_pos, cand_src)
+    if _choose(impl, len(cand_pos) * k) == "numba":
+        lo, hi, src = _numba_kernels().extend_spans(
+            tokens, block_of, block_lo, block_hi, cand_pos, cand_src, k, int(min_len)
+        )
+        return lo, hi, src
+    dup_lo: list[int] = []
+    dup_hi: list[int] = []
+    src_lo: list[int] = []
+    cur_block, covered = -1, 0
+    for p, q in zip(cand_pos.tolist(), cand_src.tolist(), strict=True):
+        bp, bq = int(block_of[p]), int(block_of[q])
+        if bp != cur_block:
+            cur_block, covered = bp, int(block_lo[bp])
+        if p < covered:
+            continue
+        start_p, end_p = int(block_lo[bp]), int(block_hi[bp])
+        start_q, end_q = int(block_lo[bq]), int(block_hi[bq])
+        if p + k > end_p or q + k > end_q or not np.array_equal(tokens[p : p + k], tokens[q : q + k]):
+            continue
+        lo_p, lo_q = p, q
+        while lo_p - 1 >= max(start_p, covered) and lo_q - 1 >= start_q and tokens[lo_p - 1] == tokens[lo_q - 1]:
+            lo_p, lo_q = lo_p - 1, lo_q - 1
+        hi_p, hi_q = p + k, q + k
+        while hi_p < end_p and hi_q < end_q and tokens[hi_p] == tokens[hi_q]:
+            hi_p, hi_q = hi_p + 1, hi_q + 1
+        if bp == bq:
+            hi_p = min(hi_p, lo_p + (lo_p - lo_q))
+        if hi_p - lo_p >= min_len:
+            dup_lo.append(lo_p)
+            dup_hi.append(hi_p)
+            src_lo.append(lo_q)
+            covered = hi_p
+    return (
+        np.array(dup_lo, dtype=np.int64),
+        np.array(dup_hi, dtype=np.int64),
+        np.array(src_lo, dtype=np.int64),
+    )
+
+
+def _check_spans_input(
+    tokens: U32, block_of: I32, block_lo: I64, block_hi: I64, cand_pos: I64, cand_src: I64
+) -> None:
+    """Reject inputs the numba kernel would read out of bounds with."""
+    n, nb = len(tokens), len(block_lo)
+    if len(block_of) != n or len(block_hi) != nb or len(cand_src) != len(cand_pos):
+        raise ValueError("extend_spans: tokens/block_of and block_lo/block_hi and cand_pos/cand_src must match in length")
+    if nb and (block_lo.min() < 0 or block_hi.max() > n or np.any(block_hi < block_lo)):
+        raise ValueError(f"extend_spans: block ranges must lie within [0, {n}]")
+    if len(cand_pos):
+        both = np.concatenate((cand_pos, cand_src))
+        if both.min() < 0 or both.max() >= n:
+            raise ValueError(f"extend_spans: candidate positions must lie within [0, {n})")
+        blocks = block_of[both]
+        if blocks.min() < 0 or blocks.max() >= nb:
+            raise ValueError(f"extend_spans: block_of values must lie within [0, {nb})")
+
+
+__all__ = [
+    "SMALL_INPUT",
+    "FirstSeen",
+    "band_keys",
+    "extend_spans",
+    "impl_for",
+    "kgram_hashes",
+    "kgram_hashes_many",
+    "lsh_candidates",
+    "lsh_pairs",
+    "minhash_many",
+    "permutations",
+    "winnow",
+    "winnow_many",
+]

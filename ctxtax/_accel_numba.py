@@ -1,0 +1,355 @@
+"""The numba kernels behind `ctxtax._accel`; import this module only through `_accel`.
+
+Importing it imports numba and loads (or compiles, then caches) the kernels, so `_accel` imports it
+lazily on the first numba call. Each kernel has a plain twin in `_accel` that must give the same
+result bit for bit; the constants below are shared with those twins through `_accel`.
+
+All arithmetic on hashes is uint64 (or uint32 for MinHash) and wraps, which is the intended
+modulo 2^64 (2^32). Every literal is typed explicitly: numba widens a mix of unsigned and signed
+integers to float64, which would silently break the hashes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+KGRAM_MUL = np.uint64(0x9E3779B97F4A7C15)
+BAND_MUL = np.uint64(0xD6E8FEB86659FD93)
+_SM1 = np.uint64(0xBF58476D1CE4E5B9)
+_SM2 = np.uint64(0x94D049BB133111EB)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+_ONE64 = np.uint64(1)
+_FM1 = np.uint32(0x85EBCA6B)
+_FM2 = np.uint32(0xC2B2AE35)
+_MAX32 = np.uint32(0xFFFFFFFF)
+_EMPTY = np.int64(-1)
+
+
+@njit(cache=True, nogil=True, inline="always")  # type: ignore[misc]
+def _splitmix64(z: np.uint64) -> np.uint64:
+    z = (z ^ (z >> _S30)) * _SM1
+    z = (z ^ (z >> _S27)) * _SM2
+    return z ^ (z >> _S31)  # type: ignore[no-any-return]
+
+
+@njit(cache=True, nogil=True, inline="always")  # type: ignore[misc]
+def _fmix32(h: np.uint32) -> np.uint32:
+    h = h ^ (h >> np.uint32(16))
+    h = np.uint32(h * _FM1)
+    h = h ^ (h >> np.uint32(13))
+    h = np.uint32(h * _FM2)
+    return h ^ (h >> np.uint32(16))  # type: ignore[no-any-return]
+
+
+@njit(cache=True, nogil=True)  # type: ignore[misc]
+def _kgram_into(ids, lo, hi, k, mul_k, out, at):  # type: ignore[no-untyped-def]
+    """Write the k-gram hashes of ids[lo:hi] to out[at:]; return how many were written."""
+    n = hi - lo
+    if n < k:
+        return 0
+    h = np.uint64(0)
+    for i in range(n):
+        h = h * KGRAM_MUL + (np.uint64(ids[lo + i]) + _ONE64)
+        if i >= k:
+            h = h - (np.uint64(ids[lo + i - k]) + _ONE64) * mul_k
+        if i >= k - 1:
+            out[at + i - k + 1] = _splitmix64(h)
+    return n - k + 1
+
+
+@njit(cache=True, nogil=True)  # type: ignore[misc]
+def kgram_hashes(ids, k, mul_k):  # type: ignore[no-untyped-def]
+    """Rolling k-gram hashes of one block (mul_k = KGRAM_MUL**k mod 2^64)."""
+    n = ids.shape[0]
+    out = np.empty(max(0, n - k + 1), dtype=np.uint64)
+    _kgram_into(ids, 0, n, k, mul_k, out, 0)
+    return out
+
+
+@njit(cache=True, nogil=True)  # type: ignore[misc]
+def kgram_hashes_many(ids, offsets, k, mul_k):  # type: ignore[no-untyped-def]
+    """Rolling k-gram hashes of each block, concatenated, with their offsets."""
+    nb = offsets.shape[0] - 1
+    out_off = np.zeros(nb + 1, dtype=np.int64)
+    for b in range(nb):
+        out_off[b + 1] = out_off[b] + max(0, offsets[b + 1] - offsets[b] - k + 1)
+    out = np.empty(out_off[nb], dtype=np.uint64)
+    for b in range(nb):
+        _kgram_into(ids, offsets[b], offsets[b + 1], k, mul_k, out, out_off[b])
+    return out, out_off
+
+
+@njit(cache=True, nogil=True)  # type: ignore[misc]
+def _winnow_into(hashes, lo, hi, w, deque, out, at):  # type: ignore[no-untyped-def]
+    """Robust winnowing of hashes[lo:hi] with a monotone deque; global positions to out[at:]."""
+    n = hi - lo
+    if n == 0:
+        return 0
+    head = 0
+    tail = 0
+    count = 0
+    last = np.int64(-1)
+    for i in range(n):
+        x = hashes[lo + i]
+        # Drop every earlier hash >= x: on ties the rightmost (newest) one is the selection.
+        while tail > head and hashes[lo + deque[tail - 1]] >= x:
+            tail -= 1
+        deque[tail] = i
+        tail += 1
+        if deque[head] <= i - w:
+            head += 1
+        if i >= w - 1 and deque[head] != last:
+            last = deque[head]
+            out[at + count] = lo + last
+            count += 1
+    if n < w:
+        out[at] = lo + deque[head]
+        count = 1
+    return count
+
+
+@njit(cache=True, nogil=True)  # type: ignore[misc]
+def winnow(hashes, w):  # type: ignore[no-untyped-def]
+    """Positions selected by robust winnowing of one hash sequence."""
+    n = hashes.shape[0]
+    deque = np.empty(n, dtype=np.int64)
+    out = np.empty(n, dtype=np.int64)
+    count = _winnow_into(hashes, 0, n, w, deque, out, 0)
+    return out[:count].copy()
+
+
+@njit(cache=True, nogil=True)  # type: ignore[misc]
+def winnow_many(hashes, offsets, w):  # type: ignore[no-untyped-def]
+    """Robust winnowing of each block of hashes: global positions and per-block offsets."""
+    n = hashes.shape[0]
+    nb = offsets.shape[0] - 1
+    deque = np.empty(n, dtype=np.int64)
+    out = np.empty(n, dtype=np.int64)
+    out_off = np.zeros(nb + 1, dtype=np.int64)
+    for b in range(nb):
+        out_off[b + 1] = out_off[b] + _winnow_into(
+            hashes, offsets[b], offsets[b + 1], w, deque, out, out_off[b]
+        )
+    return out[: out_off[nb]].copy(), out_off
+
+
+@njit(cache=True, nogil=True)  # type: ignore[misc]
+def minhash_many(values, offsets, a, b):  # type: ignore[no-untyped-def]
+    """MinHash signature of each block of values (datasketch affine32)."""
+    nb = offsets.shape[0] - 1
+    p = a.shape[0]
+    out = np.full((nb, p), _MAX32, dtype=np.uint32)
+    for blk in range(nb):
+        row = out[blk]
+        for i in range(offsets[blk], offsets[blk + 1]):
+            h = _fmix32(values[i])
+            # Inner loop over permutations: contiguous, branch-free, so LLVM vectorizes it.
+            for j in range(p):
+                x = np.uint32(a[j] * h + b[j])
+                row[j] = min(row[j], x)
+    return out
+
+
+@njit(cache=True, nogil=True)  # type: ignore[misc]
+def band_keys(signatures, bands, rows):  # type: ignore[no-untyped-def]
+    """A 64-bit key for each band of each signature."""
+    n = signatures.shape[0]
+    out = np.empty((n, bands), dtype=np.uint64)
+    for i in range(n):
+        for band in range(bands):
+            h = np.uint64(0)
+            for r in range(band * rows, (band + 1) * rows):
+                h = _splitmix64(h * BAND_MUL + (np.uint64(signatures[i, r]) + _ONE64))
+            out[i, band] = h
+    return out
+
+
+@njit(cache=True, nogil=True)  # type: ignore[misc]
+def _band_groups(column):  # type: ignore[no-untyped-def]
+    """Stable order of one band's keys and, for each sorted slot, the slot where its run starts."""
+    order = np.argsort(column, kind="mergesort")
+    n = column.shape[0]
+    start = np.empty(n, dtype=np.int64)
+    for t in range(n):
+        if t > 0 and column[order[t]] == column[order[t - 1]]:
+            start[t] = start[t - 1]
+        else:
+            start[t] = t
+    return order, start
+
+
+@njit(cache=True, nogil=True)  # type: ignore[misc]
+def _decode_pairs(codes, n):  # type: ignore[no-untyped-def]
+    codes = np.unique(codes)
+    out = np.empty((codes.shape[0], 2), dtype=np.int64)
+    for t in range(codes.shape[0]):
+        out[t, 0] = codes[t] // n
+        out[t, 1] = codes[t] % n
+    return out
+
+
+@njit(cache=True, nogil=True)  # type: ignore[misc]
+def lsh_pairs(keys):  # type: ignore[no-untyped-def]
+    """Every pair i < j sharing a band key, as sorted unique rows."""
+    n = keys.shape[0]
+    codes = np.empty(16, dtype=np.int64)
+    m = 0
+    for band in range(keys.shape[1]):
+        order, start = _band_groups(keys[:, band].copy())
+        for t in range(n):
+            j = order[t]
+            for s in range(start[t], t):
+                if m == codes.shape[0]:
+                    grown = np.empty(2 * m, dtype=np.int64)
+                    grown[:m] = codes
+                    codes = grown
+                # Stable sort: earlier slots of a run hold smaller block indexes.
+                codes[m] = order[s] * n + j
+                m += 1
+    return _decode_pairs(codes[:m], max(n, 1))
+
+
+@njit(cache=True, nogil=True)  # type: ignore[misc]
+def lsh_candidates(keys, limit):  # type: ignore[no-untyped-def]
+    """For each j, the `limit` largest i < j sharing a band key with j, as sorted rows."""
+    n = keys.shape[0]
+    bands = keys.shape[1]
+    orders = np.empty((bands, n), dtype=np.int64)
+    starts = np.empty((bands, n), dtype=np.int64)
+    slot_of = np.empty((bands, n), dtype=np.int64)
+    for band in range(bands):
+        order, start = _band_groups(keys[:, band].copy())
+        orders[band] = order
+        starts[band] = start
+        for t in range(n):
+            slot_of[band, order[t]] = t
+    codes = np.empty(16, dtype=np.int64)
+    m = 0
+    ptr = np.empty(bands, dtype=np.int64)
+    for j in range(n):
+        # In each band, j's predecessors in its run, nearest first, are its largest i in that
+        # band: merge the bands' descending lists and keep the first `limit` distinct i.
+        for band in range(bands):
+            ptr[band] = slot_of[band, j] - 1
+        kept = 0
+        while kept < limit:
+            best = np.int64(-1)
+            for band in range(bands):
+                s = ptr[band]
+                if s >= starts[band, slot_of[band, j]] and orders[band, s] > best:
+                    best = orders[band, s]
+            if best < 0:
+                break
+            if m == codes.shape[0]:
+                grown = np.empty(2 * m, dtype=np.int64)
+                grown[:m] = codes
+                codes = grown
+            codes[m] = best * n + j
+            m += 1
+            kept += 1
+            for band in range(bands):
+                s = ptr[band]
+                if s >= starts[band, slot_of[band, j]] and orders[band, s] == best:
+                    ptr[band] = s - 1
+    return _decode_pairs(codes[:m], max(n, 1))
+
+
+@njit(cache=True, nogil=True)  # type: ignore[misc]
+def _slot(keys, used, h):  # type: ignore[no-untyped-def]
+    mask = np.uint64(keys.shape[0] - 1)
+    i = np.int64(_splitmix64(h) & mask)
+    while used[i] and keys[i] != h:
+        i = np.int64((np.uint64(i) + _ONE64) & mask)
+    return i
+
+
+@njit(cache=True, nogil=True)  # type: ignore[misc]
+def first_seen(keys, values, used, size, hashes, positions):  # type: ignore[no-untyped-def]
+    """Look up then insert each hash in order in an open-addressing table.
+
+    Returns (prior, keys, values, used, size): the table arrays are new when it grew.
+    """
+    prior = np.empty(hashes.shape[0], dtype=np.int64)
+    for t in range(hashes.shape[0]):
+        h = hashes[t]
+        i = _slot(keys, used, h)
+        if used[i]:
+            prior[t] = values[i]
+            continue
+        prior[t] = _EMPTY
+        if 2 * (size + 1) > keys.shape[0]:
+            cap = 2 * keys.shape[0]
+            new_keys = np.zeros(cap, dtype=np.uint64)
+            new_values = np.zeros(cap, dtype=np.int64)
+            new_used = np.zeros(cap, dtype=np.bool_)
+            for s in range(keys.shape[0]):
+                if used[s]:
+                    d = _slot(new_keys, new_used, keys[s])
+                    new_keys[d] = keys[s]
+                    new_values[d] = values[s]
+                    new_used[d] = True
+            keys, values, used = new_keys, new_values, new_used
+            i = _slot(keys, used, h)
+        keys[i] = h
+        values[i] = positions[t]
+        used[i] = True
+        size += 1
+    return prior, keys, values, used, size
+
+
+@njit(cache=True, nogil=True)  # type: ignore[misc]
+def extend_spans(tokens, block_of, block_lo, block_hi, cand_pos, cand_src, k, min_len):  # type: ignore[no-untyped-def]
+    """Verify and extend candidate k-gram matches to maximal repeated spans (see `_accel`)."""
+    m = cand_pos.shape[0]
+    dup_lo = np.empty(m, dtype=np.int64)
+    dup_hi = np.empty(m, dtype=np.int64)
+    src_lo = np.empty(m, dtype=np.int64)
+    count = 0
+    cur_block = -1
+    covered = np.int64(0)
+    for c in range(m):
+        p = cand_pos[c]
+        q = cand_src[c]
+        bp = block_of[p]
+        bq = block_of[q]
+        if bp != cur_block:
+            cur_block = bp
+            covered = block_lo[bp]
+        if p < covered:
+            continue
+        hp = block_hi[bp]
+        hq = block_hi[bq]
+        if p + k > hp or q + k > hq:
+            continue
+        same = True
+        for t in range(k):
+            if tokens[p + t] != tokens[q + t]:
+                same = False
+                break
+        if not same:
+            continue
+        floor_p = max(block_lo[bp], covered)
+        floor_q = block_lo[bq]
+        lo_p = p
+        lo_q = q
+        while lo_p - 1 >= floor_p and lo_q - 1 >= floor_q and tokens[lo_p - 1] == tokens[lo_q - 1]:
+            lo_p -= 1
+            lo_q -= 1
+        # Inside one block the source must end by the duplicate's start: at most p - q long.
+        cap = lo_p - lo_q if bp == bq else hp - lo_p
+        hi_p = p + k
+        hi_q = q + k
+        while hi_p < hp and hi_q < hq and hi_p - lo_p < cap and tokens[hi_p] == tokens[hi_q]:
+            hi_p += 1
+            hi_q += 1
+        length = min(hi_p - lo_p, cap)
+        if length >= min_len:
+            dup_lo[count] = lo_p
+            dup_hi[count] = lo_p + length
+            src_lo[count] = lo_q
+            count += 1
+            covered = lo_p + length
+    return dup_lo[:count].copy(), dup_hi[:count].copy(), src_lo[:count].copy()

@@ -1,0 +1,186 @@
+"""`Auditor`: audit a growing session again and again, paying for the new messages only.
+
+Middleware sees the same history on every call, one or two messages longer each time. An
+`Auditor` keeps what it computed between calls:
+
+- messages it already read (OpenAI and Anthropic dicts), reused while the caller passes the same
+  objects with the same content objects (a dict whose ``content`` was replaced is read again);
+- token ids, in the counter's cache, keyed by the text itself;
+- the duplicate index (fingerprints, the first-occurrence table, MinHash signatures and LSH
+  keys), extended with the new blocks while the old ones are unchanged, rebuilt otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ctxtax._dupes import DuplicateIndex
+from ctxtax._engine import audit_context
+from ctxtax._inputs import check_pairing, check_sizes, read_tool_list
+from ctxtax._model import Context, Message
+from ctxtax._pricing import Price, parse_prices
+from ctxtax._report import Report
+from ctxtax._session import CachePolicy
+from ctxtax._tokens import TokenCounter, default_counter
+from ctxtax.formats import load_all
+
+_API_SHAPES = ("openai", "anthropic")
+
+
+class Auditor:
+    """Audits the same (growing) session repeatedly, reusing earlier work.
+
+    Args:
+        model: the model to count and price for.
+        tools: tool definitions (OpenAI, Anthropic or MCP shape), unless each call passes them.
+        format: the input format, instead of detecting it on the first call.
+        select, ignore, rule_options: which rules run, as for `ctxtax.audit`.
+        counter: a `TokenCounter` (default: tiktoken offline, shared cache).
+        prices: price overrides, as for `ctxtax.audit`.
+        cache_policy: the caching rules of the estimate, as for `ctxtax.audit`.
+        strict: refuse broken tool-call pairing in API payloads, as for `ctxtax.audit`.
+
+    Example::
+
+        auditor = ctxtax.Auditor(model="gpt-4o")
+        for turn in agent_loop():
+            report = auditor.audit(messages)   # costs about the new messages only
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str | None = None,
+        tools: Any = None,
+        format: str | None = None,
+        select: Iterable[str] | None = None,
+        ignore: Iterable[str] | None = None,
+        rule_options: Mapping[str, Mapping[str, Any]] | None = None,
+        counter: TokenCounter | None = None,
+        prices: Mapping[str, Any] | None = None,
+        cache_policy: CachePolicy | None = None,
+        strict: bool = True,
+        max_message_chars: int = 5_000_000,
+    ) -> None:
+        from ctxtax.rules import select_rules
+
+        self.model = model
+        self.format = format
+        self.counter = counter or default_counter(model)
+        self.prices: dict[str, Price] = parse_prices(prices) if prices else {}
+        self.cache_policy: CachePolicy | None = cache_policy
+        self.strict = strict
+        self.max_message_chars = max_message_chars
+        self.rules = select_rules(select, ignore, rule_options)
+        self._tools = read_tool_list(tools) if tools is not None else None
+        self._read_cache: list[tuple[Any, Any, Any, Message]] = []
+        self._index: DuplicateIndex | None = None
+        self.audits = 0
+        self.rebuilds = 0
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _read_api(self, messages: list[Any], system: Any) -> Context:
+        from ctxtax.formats import anthropic, openai_chat
+
+        fmt = self.format or ("anthropic" if system is not None else None)
+        if fmt is None:
+            fmt = "openai" if openai_chat.detect(_doc(messages)) else "anthropic"
+            self.format = fmt
+        module = anthropic if fmt == "anthropic" else openai_chat
+        out: list[Message] = []
+        offset = 0
+        if fmt == "anthropic" and system is not None:
+            head = anthropic.read_system(system, source="<object>")
+            if head is not None:
+                out.append(head)
+                offset = 1
+        cache = self._read_cache
+        fresh: list[tuple[Any, Any, Any, Message]] = []
+        for i, raw in enumerate(messages):
+            content = raw.get("content") if isinstance(raw, dict) else None
+            calls = raw.get("tool_calls") if isinstance(raw, dict) else None
+            if i < len(cache) and cache[i][0] is raw and cache[i][1] is content and cache[i][2] is calls:
+                message = cache[i][3]
+            else:
+                message = module.read_message(raw, index=i + offset, source="<object>")
+            fresh.append((raw, content, calls, message))
+            out.append(message)
+        self._read_cache = fresh
+        named = anthropic.fill_tool_names(out)
+        return Context(messages=named, source_format=fmt, source="<object>", model=self.model, request=True, meta={"shape": "messages"}, raw=messages)
+
+    def _context(self, messages: Any, tools: Any, system: Any) -> Context | None:
+        if isinstance(messages, Context):
+            ctx = messages
+        elif (
+            isinstance(messages, list)
+            and messages
+            and all(isinstance(m, dict) for m in messages)
+            and (self.format in (None, *_API_SHAPES))
+        ):
+            ctx = self._read_api(messages, system)
+        else:
+            contexts = load_all(messages, format=self.format)
+            if len(contexts) != 1:
+                return None
+            ctx = contexts[0]
+        specs = read_tool_list(tools) if tools is not None else self._tools
+        if specs is not None:
+            ctx = ctx.model_copy(update={"tools": specs})
+        check_sizes(ctx, self.max_message_chars)
+        if self.strict and ctx.source_format in _API_SHAPES:
+            check_pairing(ctx)
+        return ctx
+
+    # -- auditing -----------------------------------------------------------------------------
+
+    def audit(self, messages: Any, *, tools: Any = None, system: Any = None) -> Report:
+        """Audit the session as it is now; earlier work is reused where it still holds."""
+        self.audits += 1
+        ctx = self._context(messages, tools, system)
+        if ctx is None:
+            from ctxtax._engine import audit
+
+            return audit(
+                messages, model=self.model, format=self.format, counter=self.counter, prices=self.prices,
+                cache_policy=self.cache_policy, strict=self.strict,
+            )
+        index = self._index
+        if index is None or index.matches_prefix(ctx) < len(index.blocks):
+            from ctxtax._engine import shared_options
+
+            opts = shared_options(self.rules)["duplicates"]
+            index = DuplicateIndex(
+                counter=self.counter,
+                min_tokens=int(opts.get("min_tokens", 32)),
+                near_min_tokens=int(opts.get("near_min_tokens", 64)),
+                near_threshold=float(opts.get("near_threshold", 0.8)),
+            )
+            self.rebuilds += 1
+        index.extend(ctx)
+        self._index = index
+        return audit_context(
+            ctx,
+            model=self.model,
+            counter=self.counter,
+            prices=self.prices,
+            cache_policy=self.cache_policy,
+            rules=self.rules,
+            duplicate_index=index,
+        )
+
+    def reset(self) -> None:
+        """Forget everything kept between audits (the counter's token cache stays)."""
+        self._read_cache = []
+        self._index = None
+
+
+def _doc(messages: list[Any]) -> Any:
+    from ctxtax.formats._document import Document
+
+    return Document("object", messages)
+
+
+__all__ = ["Auditor"]

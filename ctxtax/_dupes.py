@@ -1,0 +1,326 @@
+"""The duplicate index: every block of context the session already carries, found once.
+
+Blocks are the text-bearing parts of a context (text, reasoning, tool-call arguments, tool-result
+text, documents), in message order, as token ids from the counter's cache.
+
+- Exact repeats: k-gram hashes of token ids (k=16), winnowed (w=17, so any repeat of 32 tokens or
+  more shares a fingerprint); the first occurrence of each fingerprint is kept in a `FirstSeen`
+  table; a later fingerprint that hits it is verified and extended to the maximal repeated span.
+- Near-duplicates: MinHash (64 permutations, datasketch's affine32 family) over winnowed 8-gram
+  hashes of token ids with every all-digit token folded to one id (so a log with other timestamps
+  still matches); LSH banding (16 bands x 4 rows) proposes earlier blocks; rapidfuzz verifies each
+  pair on the aligned lines (numbers folded too) and measures the similarity.
+
+The index grows: `DuplicateIndex.extend` processes only new blocks, so an auditor kept between
+calls of a growing session pays for the new messages only. Kernels are in `ctxtax._accel`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from ctxtax import _accel
+from ctxtax._model import Context, PartKind
+
+if TYPE_CHECKING:
+    from ctxtax._tokens import TokenCounter
+    from ctxtax.rules.base import Session
+
+EXACT_K = 16
+NEAR_K = 8
+NEAR_W = 4
+NUM_PERM = 64
+BANDS = 16
+ROWS = 4
+NEAR_CANDIDATES = 8
+NUMERIC_ID = np.uint32(0xFFFFFFFE)
+
+_TEXT_KINDS: frozenset[PartKind] = frozenset(
+    {"text", "reasoning", "tool_call", "tool_result", "document", "other"}
+)
+_DIGITS = re.compile(r"\d+")
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One text-bearing part: where it is and its global token range in the index."""
+
+    message: int
+    part: int
+    kind: PartKind
+    text: str
+    lo: int
+    hi: int
+    tool_name: str | None = None
+    tool_call_id: str | None = None
+
+    @property
+    def tokens(self) -> int:
+        """Its length in tokens."""
+        return self.hi - self.lo
+
+
+@dataclass(frozen=True, slots=True)
+class ExactSpan:
+    """``blocks[block]`` tokens [start, end) repeat ``blocks[src_block]`` from ``src_start``."""
+
+    block: int
+    start: int
+    end: int
+    src_block: int
+    src_start: int
+
+    @property
+    def tokens(self) -> int:
+        """Its length in tokens."""
+        return self.end - self.start
+
+
+@dataclass(frozen=True, slots=True)
+class NearPair:
+    """``blocks[block]`` nearly repeats the earlier ``blocks[src_block]``.
+
+    ``similarity`` is the aligned similarity of their lines (numbers folded), ``shared`` the
+    fraction of the later block's characters on lines equal to a line of the earlier one.
+    """
+
+    block: int
+    src_block: int
+    similarity: float
+    shared: float
+    differing_lines: int
+
+
+def blocks_of(ctx: Context, min_chars: int = 1) -> list[tuple[int, int, PartKind, str, str | None, str | None]]:
+    """(message, part, kind, text, tool_name, tool_call_id) of every text-bearing part."""
+    out: list[tuple[int, int, PartKind, str, str | None, str | None]] = []
+    for i, message in enumerate(ctx.messages):
+        for j, part in enumerate(message.parts):
+            if part.kind in _TEXT_KINDS and len(part.text) >= min_chars:
+                out.append((i, j, part.kind, part.text, part.tool_name, part.tool_call_id))
+    return out
+
+
+def _line_keys(text: str) -> list[int]:
+    return [hash(_DIGITS.sub("0", line.strip())) for line in text.splitlines() if line.strip()]
+
+
+@dataclass
+class DuplicateIndex:
+    """Exact repeated spans and near-duplicate pairs over a growing list of blocks."""
+
+    counter: TokenCounter
+    min_tokens: int = 32
+    near_min_tokens: int = 64
+    near_threshold: float = 0.8
+    blocks: list[Block] = field(default_factory=list)
+    spans: list[ExactSpan] = field(default_factory=list)
+    near: list[NearPair] = field(default_factory=list)
+    _tokens: npt.NDArray[np.uint32] = field(default_factory=lambda: np.zeros(0, np.uint32))
+    _block_of: npt.NDArray[np.int32] = field(default_factory=lambda: np.zeros(0, np.int32))
+    _block_lo: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    _block_hi: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    _first_seen: _accel.FirstSeen = field(default_factory=_accel.FirstSeen)
+    _sig_blocks: list[int] = field(default_factory=list)
+    _band_keys: npt.NDArray[np.uint64] = field(default_factory=lambda: np.zeros((0, BANDS), np.uint64))
+    _numeric: npt.NDArray[np.bool_] | None = None
+
+    @classmethod
+    def build(cls, session: Session) -> DuplicateIndex:
+        """The index of a session's context, with the rule options it carries."""
+        opts = session.options.get("duplicates", {})
+        index = cls(
+            counter=session.counter,
+            min_tokens=int(opts.get("min_tokens", 32)),
+            near_min_tokens=int(opts.get("near_min_tokens", 64)),
+            near_threshold=float(opts.get("near_threshold", 0.8)),
+        )
+        index.extend(session.context)
+        return index
+
+    # -- growing ------------------------------------------------------------------------------
+
+    def matches_prefix(self, ctx: Context) -> int:
+        """How many of this index's blocks are, unchanged, the first blocks of ``ctx``."""
+        new = blocks_of(ctx)
+        same = 0
+        for old, (message, part, kind, text, _, _) in zip(self.blocks, new, strict=False):
+            if (old.message, old.part, old.kind) != (message, part, kind) or old.text != text:
+                break
+            same += 1
+        return same
+
+    def extend(self, ctx: Context) -> int:
+        """Index the blocks of ``ctx`` past the ones already indexed; return how many were new.
+
+        ``ctx`` must start with the blocks already indexed (see `matches_prefix`).
+        """
+        all_blocks = blocks_of(ctx)
+        fresh = all_blocks[len(self.blocks) :]
+        if not fresh:
+            return 0
+        first_new = len(self.blocks)
+        ids = self.counter.encode_many([b[3] for b in fresh])
+        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        base = len(self._tokens)
+        lo = base + np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+        hi = lo + lengths
+        for (message, part, kind, text, name, call_id), a, b in zip(fresh, lo, hi, strict=True):
+            self.blocks.append(Block(message, part, kind, text, int(a), int(b), name, call_id))
+        new_tokens = np.concatenate(ids) if ids else np.zeros(0, np.uint32)
+        self._tokens = np.concatenate((self._tokens, new_tokens.astype(np.uint32, copy=False)))
+        block_ids = np.repeat(np.arange(first_new, len(self.blocks), dtype=np.int32), lengths)
+        self._block_of = np.concatenate((self._block_of, block_ids))
+        self._block_lo = np.concatenate((self._block_lo, lo))
+        self._block_hi = np.concatenate((self._block_hi, hi))
+        local = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+        self._exact(new_tokens, local, base)
+        self._near(new_tokens, local, first_new)
+        return len(fresh)
+
+    def _exact(self, tokens: npt.NDArray[np.uint32], offsets: npt.NDArray[np.int64], base: int) -> None:
+        k = min(EXACT_K, max(2, self.min_tokens // 2))
+        w = max(1, self.min_tokens - k + 1)
+        hashes, h_off = _accel.kgram_hashes_many(tokens, offsets, k)
+        selected, _ = _accel.winnow_many(hashes, h_off, w)
+        if len(selected) == 0:
+            return
+        # A k-gram hash at index h of block b starts at token offsets[b] + (h - h_off[b]).
+        block = np.searchsorted(h_off, selected, side="right") - 1
+        positions = base + offsets[block] + (selected - h_off[block])
+        prior = self._first_seen.lookup_insert(hashes[selected], positions.astype(np.int64))
+        hit = prior >= 0
+        if not hit.any():
+            return
+        dup_lo, dup_hi, src_lo = _accel.extend_spans(
+            self._tokens,
+            self._block_of,
+            self._block_lo,
+            self._block_hi,
+            positions[hit].astype(np.int64),
+            prior[hit],
+            k,
+            self.min_tokens,
+        )
+        for a, b, s in zip(dup_lo.tolist(), dup_hi.tolist(), src_lo.tolist(), strict=True):
+            bi = int(self._block_of[a])
+            si = int(self._block_of[s])
+            self.spans.append(
+                ExactSpan(bi, a - int(self._block_lo[bi]), b - int(self._block_lo[bi]), si, s - int(self._block_lo[si]))
+            )
+
+    def _numeric_mask(self) -> npt.NDArray[np.bool_] | None:
+        if self._numeric is None:
+            table = getattr(self.counter, "numeric_tokens", None)
+            self._numeric = table() if callable(table) else None
+        return self._numeric
+
+    def _near(self, tokens: npt.NDArray[np.uint32], offsets: npt.NDArray[np.int64], first_new: int) -> None:
+        lengths = np.diff(offsets)
+        eligible = np.nonzero(lengths >= self.near_min_tokens)[0]
+        if len(eligible) == 0:
+            return
+        numeric = self._numeric_mask()
+        folded = tokens
+        if numeric is not None and len(tokens):
+            folded = np.where(numeric[np.minimum(tokens, len(numeric) - 1)], NUMERIC_ID, tokens).astype(np.uint32)
+        parts = [folded[offsets[b] : offsets[b + 1]] for b in eligible]
+        sub_len = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
+        sub_off = np.concatenate(([0], np.cumsum(sub_len))).astype(np.int64)
+        hashes, h_off = _accel.kgram_hashes_many(np.concatenate(parts), sub_off, NEAR_K)
+        selected, s_off = _accel.winnow_many(hashes, h_off, NEAR_W)
+        values = (hashes[selected] & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+        a, b = _permutations()
+        signatures = _accel.minhash_many(values, s_off, a, b)
+        keys = _accel.band_keys(signatures, BANDS, ROWS)
+        first_sig = len(self._sig_blocks)
+        self._sig_blocks.extend(int(first_new + e) for e in eligible)
+        self._band_keys = np.concatenate((self._band_keys, keys))
+        pairs = _accel.lsh_candidates(self._band_keys, NEAR_CANDIDATES)
+        pairs = pairs[pairs[:, 1] >= first_sig]
+        best: dict[int, tuple[int, float, float, int]] = {}
+        for i, j in pairs.tolist():
+            src, dup = self._sig_blocks[i], self._sig_blocks[j]
+            found = self._verify(src, dup)
+            if found is not None and found[0] >= self.near_threshold:
+                prev = best.get(dup)
+                if prev is None or found[0] > prev[1]:
+                    best[dup] = (src, *found)
+        for dup in sorted(best):
+            src, similarity, shared, differing = best[dup]
+            self.near.append(NearPair(dup, src, similarity, shared, differing))
+
+    def _verify(self, src: int, dup: int) -> tuple[float, float, int] | None:
+        """(similarity, shared fraction, differing lines) of two blocks, aligned by line."""
+        from rapidfuzz.distance import Indel
+
+        a_text, b_text = self.blocks[src].text, self.blocks[dup].text
+        a_lines, b_lines = _line_keys(a_text), _line_keys(b_text)
+        if min(len(a_lines), len(b_lines)) < 3:
+            from rapidfuzz import fuzz
+
+            similarity = fuzz.ratio(_DIGITS.sub("0", a_text), _DIGITS.sub("0", b_text)) / 100
+            return similarity, similarity, 0 if similarity == 1.0 else 1
+        similarity = Indel.normalized_similarity(a_lines, b_lines)
+        if similarity < self.near_threshold:
+            return similarity, 0.0, 0
+        equal = 0
+        differing = 0
+        for op in Indel.opcodes(a_lines, b_lines):
+            if op.tag == "equal":
+                equal += op.dest_end - op.dest_start
+            elif op.tag in ("insert", "replace"):
+                differing += op.dest_end - op.dest_start
+        return similarity, equal / len(b_lines), differing
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def block_ids(self, block: int) -> npt.NDArray[np.uint32]:
+        """The token ids of a block."""
+        b = self.blocks[block]
+        return self._tokens[b.lo : b.hi]
+
+    def char_range(self, block: int, start: int, end: int) -> tuple[int, int]:
+        """Character offsets in the block's text of its tokens [start, end)."""
+        b = self.blocks[block]
+        if start <= 0 and end >= b.tokens:
+            return 0, len(b.text)
+        table = getattr(self.counter, "token_byte_lengths", None)
+        ids = self.block_ids(block)
+        if not callable(table):
+            return _decoded_range(self.counter, ids, start, end)
+        lengths = table()
+        byte_start = int(lengths[ids[:start]].sum())
+        byte_end = byte_start + int(lengths[ids[start:end]].sum())
+        if b.text.isascii():
+            return byte_start, byte_end
+        data = b.text.encode("utf-8")
+        char_start = len(data[:byte_start].decode("utf-8", "ignore"))
+        char_end = len(data[:byte_end].decode("utf-8", "ignore"))
+        return char_start, char_end
+
+
+def _decoded_range(counter: TokenCounter, ids: npt.NDArray[np.uint32], start: int, end: int) -> tuple[int, int]:
+    decode = getattr(counter, "decode", None)
+    if not callable(decode):
+        return 0, 0
+    head = len(decode(ids[:start].tolist()))
+    return head, head + len(decode(ids[start:end].tolist()))
+
+
+_PERMUTATIONS: tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]] | None = None
+
+
+def _permutations() -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
+    global _PERMUTATIONS
+    if _PERMUTATIONS is None:
+        _PERMUTATIONS = _accel.permutations(NUM_PERM, seed=1)
+    return _PERMUTATIONS
+
+
+__all__ = ["Block", "DuplicateIndex", "ExactSpan", "NearPair", "blocks_of"]

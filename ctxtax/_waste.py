@@ -1,0 +1,110 @@
+"""Waste accounting: a token counts as waste once however many rules flag it, and it is paid on
+every call that carries it (a write or plain input the first time, a cache read after that)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from ctxtax._counting import ContextTokens
+from ctxtax._findings import Finding
+from ctxtax._pricing import Price
+from ctxtax._session import CachePolicy
+
+
+@dataclass(frozen=True, slots=True)
+class Waste:
+    """Totals of a session's waste."""
+
+    tokens: int
+    by_rule: dict[str, int]
+    by_message: dict[int, int]
+    tools: int
+    billed_tokens: int
+    cost_usd: float | None
+
+
+def _union(intervals: list[tuple[int, int]]) -> int:
+    total = 0
+    end = -1
+    for a, b in sorted(intervals):
+        if b <= end:
+            continue
+        total += b - max(a, end)
+        end = b
+    return total
+
+
+def measure(
+    findings: Sequence[Finding],
+    tokens: ContextTokens,
+    residency: npt.NDArray[np.int64],
+    *,
+    calls_with_tools: int,
+    policy: CachePolicy,
+    price: Price | None,
+) -> Waste:
+    """The union of the findings' waste, and what it was billed over the session."""
+    spans: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
+    whole: dict[int, int] = {}
+    tools: dict[str, int] = {}
+    by_rule: dict[str, int] = defaultdict(int)
+    for f in findings:
+        by_rule[f.code] += f.tokens
+        loc = f.loc
+        if loc.message is None:
+            if loc.tool is not None:
+                tools[loc.tool] = max(tools.get(loc.tool, 0), f.tokens)
+            continue
+        if loc.part is not None and loc.token_start is not None and loc.token_end is not None:
+            part_tokens = tokens.part_tokens[loc.message][loc.part]
+            spans[(loc.message, loc.part)].append((loc.token_start, min(loc.token_end, part_tokens)))
+        else:
+            whole[loc.message] = int(tokens.message_tokens[loc.message])
+    by_message: dict[int, int] = defaultdict(int)
+    for (message, _), intervals in spans.items():
+        if message not in whole:
+            by_message[message] += _union(intervals)
+    for message, n in whole.items():
+        by_message[message] = n
+    tool_tokens = sum(tools.values())
+    billed = sum(n * int(residency[m]) for m, n in by_message.items()) + tool_tokens * calls_with_tools
+    return Waste(
+        tokens=sum(by_message.values()) + tool_tokens,
+        by_rule=dict(sorted(by_rule.items())),
+        by_message=dict(sorted(by_message.items())),
+        tools=tool_tokens,
+        billed_tokens=billed,
+        cost_usd=_cost(by_message, tool_tokens, residency, calls_with_tools, policy, price),
+    )
+
+
+def _cost(
+    by_message: dict[int, int],
+    tool_tokens: int,
+    residency: npt.NDArray[np.int64],
+    calls_with_tools: int,
+    policy: CachePolicy,
+    price: Price | None,
+) -> float | None:
+    if price is None:
+        return None
+    first: Callable[[Price], float] = (
+        (lambda p: p.cache_write) if policy == "anthropic" else (lambda p: p.input)
+    )
+    later = price.input if policy == "none" else price.cache_read
+    cost = 0.0
+    carried = [(n, int(residency[m])) for m, n in by_message.items()]
+    carried.append((tool_tokens, calls_with_tools))
+    for n, calls in carried:
+        if calls <= 0 or n <= 0:
+            continue
+        cost += n * (first(price) + (calls - 1) * later)
+    return round(cost / 1_000_000, 6)
+
+
+__all__ = ["Waste", "measure"]

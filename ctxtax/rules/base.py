@@ -1,0 +1,172 @@
+"""The rule framework: `Rule`, the `Session` a rule reads, and the registry.
+
+A rule has a code (``CTX`` + three digits, the hundreds digit is the family), a kebab-case name,
+a docstring in fixed sections (What it does / Why it costs / Example / Fix / Options) that
+``ctxtax explain`` prints, and a pure `Rule.check` that yields frozen `Finding`s. Options are a
+pydantic model (`RuleOptions` subclass) so bad values are errors that name the key.
+
+Third-party rule packs register `Rule` subclasses under the entry-point group ``ctxtax.rules``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict
+
+from ctxtax._findings import Finding, Severity
+from ctxtax.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ctxtax._counting import ContextTokens
+    from ctxtax._dupes import DuplicateIndex
+    from ctxtax._model import Call, Context
+    from ctxtax._tokens import TokenCounter
+
+SECTIONS = ("What it does", "Why it costs", "Example", "Fix", "Options")
+_CODE = re.compile(r"^CTX[1-9]\d\d$")
+_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+
+
+class RuleOptions(BaseModel):
+    """Options of a rule; subclasses add fields. Unknown keys are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+@dataclass
+class Session:
+    """What a rule reads: the context, its token table, its calls, and shared analyses.
+
+    Shared analyses (the duplicate index) are computed once per audit and reused by every rule
+    that asks; the incremental `ctxtax.Auditor` hands in one it keeps between audits.
+    """
+
+    context: Context
+    tokens: ContextTokens
+    calls: tuple[Call, ...]
+    residency: npt.NDArray[np.int64]
+    counter: TokenCounter
+    options: dict[str, Any] = field(default_factory=dict)
+    duplicate_index: DuplicateIndex | None = None
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def duplicates(self) -> DuplicateIndex:
+        """Exact repeated spans and near-duplicate blocks of the context (computed once)."""
+        if self.duplicate_index is None:
+            from ctxtax._dupes import DuplicateIndex
+
+            self.duplicate_index = DuplicateIndex.build(self)
+        return self.duplicate_index
+
+    @cached_property
+    def visible_from(self) -> npt.NDArray[np.int64]:
+        """For each message, the first message index every call that carried it could also see.
+
+        After a compaction the earlier history is out of the window: a later message repeating
+        it is not a duplicate of anything the model still had.
+        """
+        n = len(self.context.messages)
+        visible = np.full(n, n, dtype=np.int64)
+        for call in self.calls:
+            if call.end > call.start:
+                np.minimum(visible[call.start : call.end], call.start, out=visible[call.start : call.end])
+        visible[visible == n] = 0
+        return visible
+
+
+class Rule:
+    """Base class of every rule. Subclasses set the class attributes and implement `check`."""
+
+    code: ClassVar[str]
+    name: ClassVar[str]
+    severity: ClassVar[Severity] = "warning"
+    Options: ClassVar[type[RuleOptions]] = RuleOptions
+
+    def __init__(self, options: RuleOptions | dict[str, Any] | None = None) -> None:
+        if isinstance(options, RuleOptions):
+            self.options = options
+        else:
+            try:
+                self.options = self.Options(**(options or {}))
+            except Exception as exc:
+                raise ConfigError(f"options of {self.code} ({self.name}): {exc}") from None
+
+    def check(self, session: Session) -> Iterator[Finding]:
+        """Yield the findings of this rule in ``session``. Never raises for bad input."""
+        raise NotImplementedError
+
+    def finding(self, message: str, **fields: Any) -> Finding:
+        """A `Finding` of this rule."""
+        return Finding(code=self.code, rule=self.name, message=message, severity=self.severity, **fields)
+
+    @classmethod
+    def documentation(cls) -> dict[str, str]:
+        """The docstring's sections, by heading."""
+        doc = (cls.__doc__ or "").strip()
+        sections: dict[str, str] = {}
+        current: str | None = None
+        lines: list[str] = []
+        for raw in doc.splitlines():
+            line = raw.strip()
+            heading = line.rstrip(":")
+            if heading in SECTIONS and line.endswith(":"):
+                if current is not None:
+                    sections[current] = "\n".join(lines).strip()
+                current, lines = heading, []
+            elif current is not None:
+                lines.append(raw)
+        if current is not None:
+            sections[current] = "\n".join(lines).strip()
+        return sections
+
+
+_REGISTRY: dict[str, type[Rule]] = {}
+_LOADED = False
+
+
+def register(rule: type[Rule]) -> type[Rule]:
+    """Class decorator: add ``rule`` to the registry (its code must be new and well formed)."""
+    if not _CODE.match(getattr(rule, "code", "")):
+        raise ConfigError(f"rule {rule.__name__}: code must look like CTX123")
+    if not _NAME.match(getattr(rule, "name", "")):
+        raise ConfigError(f"rule {rule.code}: name must be kebab-case")
+    existing = _REGISTRY.get(rule.code)
+    if existing is not None and existing is not rule:
+        raise ConfigError(f"rule code {rule.code} is taken by {existing.__name__}")
+    _REGISTRY[rule.code] = rule
+    return rule
+
+
+def _load() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    import importlib
+    from importlib.metadata import entry_points
+
+    for module in ("ctxtax.rules.duplication",):
+        importlib.import_module(module)
+    for entry in entry_points(group="ctxtax.rules"):
+        loaded = entry.load()
+        rules = loaded if isinstance(loaded, (list, tuple)) else [loaded]
+        for rule in rules:
+            if isinstance(rule, type) and issubclass(rule, Rule):
+                register(rule)
+
+
+def all_rules() -> dict[str, type[Rule]]:
+    """Every registered rule by code, built-in and from entry points, sorted by code."""
+    _load()
+    return dict(sorted(_REGISTRY.items()))
+
+
+__all__ = ["SECTIONS", "Rule", "RuleOptions", "Session", "all_rules", "register"]

@@ -1,0 +1,432 @@
+"""Family 1, duplication: CTX101 exact copies, CTX102 near copies, CTX103 repeated injections,
+CTX104 duplicated transcripts.
+
+All four read the session's `DuplicateIndex` (computed once). Every exact repeated span gets
+exactly one of CTX101 / CTX103 / CTX104, decided once per session by `classify`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ctxtax._dupes import Block, DuplicateIndex, ExactSpan, NearPair
+from ctxtax._findings import Edit, Finding, Loc
+from ctxtax.rules.base import Rule, RuleOptions, Session, register
+
+_CLASSES_KEY = "duplication.classes"
+
+
+@dataclass(frozen=True, slots=True)
+class NearCopy:
+    """A block that nearly repeats an earlier one: the exact spans they share, and the pair."""
+
+    block: int
+    src_block: int
+    spans: tuple[ExactSpan, ...]
+    pair: NearPair | None
+
+
+@dataclass(frozen=True, slots=True)
+class Classified:
+    """The exact spans of a session, split by the rule that reports them."""
+
+    exact: list[ExactSpan]
+    injections: list[tuple[ExactSpan, int]]
+    transcripts: list[tuple[ExactSpan, int]]
+    near: list[NearCopy]
+
+
+def describe_block(index: DuplicateIndex, block: int) -> str:
+    """How a finding names a block: the tool result of a call, or a message and its role."""
+    b: Block = index.blocks[block]
+    if b.kind == "tool_result" and b.tool_call_id:
+        name = f" ({b.tool_name})" if b.tool_name else ""
+        return f"the tool result of {b.tool_call_id}{name}"
+    if b.kind == "tool_call" and b.tool_call_id:
+        return f"the arguments of tool call {b.tool_call_id}"
+    return f"message {b.message}" + (f" part {b.part}" if b.part else "")
+
+
+def _span_loc(index: DuplicateIndex, block: int, start: int, end: int) -> Loc:
+    b = index.blocks[block]
+    char_start, char_end = index.char_range(block, start, end)
+    return Loc(
+        message=b.message,
+        part=b.part,
+        start=char_start,
+        end=char_end,
+        token_start=start,
+        token_end=end,
+    )
+
+
+def _content_key(index: DuplicateIndex, span: ExactSpan) -> bytes:
+    return hashlib.blake2b(index.block_ids(span.block)[span.start : span.end].tobytes(), digest_size=16).digest()
+
+
+def _visible(session: Session, index: DuplicateIndex, dup_block: int, src_block: int) -> bool:
+    dup_message = index.blocks[dup_block].message
+    src_message = index.blocks[src_block].message
+    return bool(src_message >= session.visible_from[dup_message])
+
+
+def _transcript_chains(index: DuplicateIndex, spans: list[ExactSpan], min_messages: int) -> dict[int, int]:
+    """Spans that belong to a duplicated run of turns: span position -> messages in the run.
+
+    A run is a sequence of spans (in order) whose sources walk forward through at least
+    ``min_messages`` distinct earlier messages, a step of at most two messages at a time, while
+    the copies also move forward.
+    """
+    chains: dict[int, int] = {}
+    run: list[int] = []
+    sources: list[int] = []
+
+    def close() -> None:
+        if len(set(sources)) >= min_messages:
+            for position in run:
+                chains[position] = len(set(sources))
+
+    for position, span in enumerate(spans):
+        source = index.blocks[span.src_block].message
+        copy = index.blocks[span.block].message
+        if run:
+            last = spans[run[-1]]
+            last_source = index.blocks[last.src_block].message
+            last_copy = index.blocks[last.block].message
+            if 0 <= source - last_source <= 2 and copy >= last_copy and source < copy and last_source < copy:
+                run.append(position)
+                sources.append(source)
+                continue
+            close()
+        run, sources = [position], [source]
+    if run:
+        close()
+    return chains
+
+
+def _near_copies(
+    session: Session, index: DuplicateIndex, spans: list[ExactSpan]
+) -> tuple[list[NearCopy], set[tuple[int, int]]]:
+    """Near copies: a verified near pair, with the exact spans the two blocks share.
+
+    A block that is an exact copy but for a few lines shows as several exact spans from one
+    source block; they are reported once, by CTX102, with their safe edits.
+    """
+    pairs = {(p.block, p.src_block): p for p in index.near}
+    shared: dict[tuple[int, int], list[ExactSpan]] = defaultdict(list)
+    for span in spans:
+        shared[(span.block, span.src_block)].append(span)
+    copies: list[NearCopy] = []
+    members: set[tuple[int, int]] = set()
+    for key in sorted(set(pairs) | {k for k, v in shared.items() if len(v) >= 2}):
+        block, src = key
+        found = shared.get(key, [])
+        pair = pairs.get(key)
+        # One span is an exact copy (CTX101), pasted or whole; a near copy is either verified
+        # text with no exact span, or the source repeated with gaps (several spans).
+        if len(found) == 1 or not _visible(session, index, block, src):
+            continue
+        covered = sum(s.tokens for s in found)
+        if pair is None and covered < 0.5 * index.blocks[block].tokens:
+            continue
+        copies.append(NearCopy(block, src, tuple(found), pair))
+        members.update((s.block, s.start) for s in found)
+    return copies, members
+
+
+def classify(session: Session) -> Classified:
+    """Split the visible exact spans between CTX101, CTX103 and CTX104 (cached per session)."""
+    cached = session.cache.get(_CLASSES_KEY)
+    if isinstance(cached, Classified):
+        return cached
+    index = session.duplicates
+    opts = session.options.get("duplicates", {})
+    min_repeats = int(opts.get("min_repeats", 3))
+    min_messages = int(opts.get("min_transcript_messages", 2))
+    spans = [s for s in index.spans if _visible(session, index, s.block, s.src_block)]
+    near, in_near = _near_copies(session, index, spans)
+    spans = [s for s in spans if (s.block, s.start) not in in_near]
+    chains = _transcript_chains(index, spans, min_messages)
+    groups: dict[bytes, list[int]] = defaultdict(list)
+    for position, span in enumerate(spans):
+        if position not in chains:
+            groups[_content_key(index, span)].append(position)
+    exact: list[ExactSpan] = []
+    injections: list[tuple[ExactSpan, int]] = []
+    transcripts = [(spans[p], n) for p, n in sorted(chains.items())]
+    for members in groups.values():
+        copies = len(members) + 1
+        for position in members:
+            span = spans[position]
+            block = index.blocks[span.block]
+            whole_tool = block.kind in ("tool_result", "tool_call") and span.start == 0 and span.end == block.tokens
+            if copies >= min_repeats and not whole_tool:
+                injections.append((span, copies))
+            else:
+                exact.append(span)
+    exact.sort(key=lambda s: (s.block, s.start))
+    injections.sort(key=lambda item: (item[0].block, item[0].start))
+    result = Classified(exact, injections, transcripts, near)
+    session.cache[_CLASSES_KEY] = result
+    return result
+
+
+def _exact_finding(rule: Rule, session: Session, span: ExactSpan, message: str, **evidence: object) -> Finding:
+    index = session.duplicates
+    loc = _span_loc(index, span.block, span.start, span.end)
+    source = _span_loc(index, span.src_block, span.src_start, span.src_start + span.tokens)
+    block = index.blocks[span.block]
+    where = "earlier in this part" if span.src_block == span.block else describe_block(index, span.src_block) + " above"
+    replacement = f"[ctxtax: same as {where}]"
+    saved = span.tokens - session.counter.count(replacement)
+    edits = (Edit(action="replace_text", loc=loc, replacement=replacement, safety="safe", tokens_saved=saved),) if saved > 0 else ()
+    return rule.finding(
+        message,
+        loc=loc,
+        source=source,
+        similarity=1.0,
+        tokens=span.tokens,
+        calls=int(session.residency[block.message]),
+        evidence={"source": describe_block(index, span.src_block), **evidence},
+        edits=edits,
+    )
+
+
+class DuplicationOptions(RuleOptions):
+    """Options shared by the duplication rules (set them under ``duplicates``)."""
+
+    min_tokens: int = 32
+
+
+@register
+class ExactDuplicate(Rule):
+    """An exact copy of text the context already carries.
+
+    What it does:
+        Finds every span of at least ``min_tokens`` tokens (32 by default) that repeats, token for
+        token, text earlier in the context: a whole message or tool result sent twice, a file read
+        twice, a tool output pasted into a later user message, a paragraph repeated inside one
+        message. Spans that repeat three times or more as boilerplate are CTX103; runs of turns
+        are CTX104.
+
+    Why it costs:
+        The copy is paid again on every later call that carries it, and it says nothing new.
+
+    Example:
+        The agent reads ``utils.py``, edits nothing, and reads it again: the second tool result
+        is an exact copy of the first.
+
+    Fix:
+        Replace the copy with a short reference to the copy that stays
+        (``[ctxtax: same as the tool result of call_02 (read_file) above]``). This edit is safe:
+        no line is lost.
+
+    Options:
+        ``min_tokens`` (int, 32): shortest span reported, in tokens.
+    """
+
+    code = "CTX101"
+    name = "exact-duplicate"
+    Options = DuplicationOptions
+
+    def check(self, session: Session) -> Iterator[Finding]:
+        """One finding per repeated span."""
+        index = session.duplicates
+        for span in classify(session).exact:
+            whole = span.start == 0 and span.end == index.blocks[span.block].tokens
+            what = "exact copy" if whole else "exact repeated span"
+            yield _exact_finding(
+                self,
+                session,
+                span,
+                f"{what} of {describe_block(index, span.src_block)} ({span.tokens:,} tokens)",
+                whole_part=whole,
+            )
+
+
+class NearDuplicateOptions(RuleOptions):
+    """Options of CTX102."""
+
+    threshold: float = 0.8
+    min_tokens: int = 64
+
+
+@register
+class NearDuplicate(Rule):
+    """A near copy of an earlier block: the same text with a few lines changed.
+
+    What it does:
+        Finds tool results and messages of at least ``min_tokens`` tokens whose lines match an
+        earlier block's with an aligned similarity of at least ``threshold`` (numbers folded, so
+        the same log with other timestamps matches): a file re-read after a small edit, a test
+        run repeated with one more test passing.
+
+    Why it costs:
+        Most of the later block repeats what the context already holds, on every later call.
+
+    Example:
+        ``pytest`` output read twice: identical except the summary line and the timings.
+
+    Fix:
+        Keep the earlier copy and reduce the later one to a reference plus the lines that
+        differ. This loses the exact layout of the later block, so the edit is unsafe (applied
+        only when asked).
+
+    Options:
+        ``threshold`` (float, 0.8): lowest similarity reported.
+        ``min_tokens`` (int, 64): shortest block compared.
+    """
+
+    code = "CTX102"
+    name = "near-duplicate"
+    Options = NearDuplicateOptions
+
+    def check(self, session: Session) -> Iterator[Finding]:
+        """One finding per block that nearly repeats an earlier one."""
+        index = session.duplicates
+        threshold = float(getattr(self.options, "threshold", 0.8))
+        for copy in classify(session).near:
+            finding = self._finding(session, index, copy, threshold)
+            if finding is not None:
+                yield finding
+
+    def _finding(self, session: Session, index: DuplicateIndex, copy: NearCopy, threshold: float) -> Finding | None:
+        block = index.blocks[copy.block]
+        src = index.blocks[copy.src_block]
+        pair = copy.pair
+        if pair is not None and pair.similarity < threshold:
+            return None
+        exact = sum(s.tokens for s in copy.spans)
+        if pair is None:
+            similarity = exact / block.tokens
+            differing = None
+        else:
+            similarity = pair.similarity
+            differing = pair.differing_lines
+        wasted = exact if copy.spans else round(block.tokens * (pair.shared if pair else 0.0))
+        if wasted <= 0:
+            return None
+        edits: list[Edit] = []
+        for span in copy.spans:
+            loc = _span_loc(index, span.block, span.start, span.end)
+            replacement = f"[ctxtax: same as {describe_block(index, span.src_block)} above]"
+            saved = span.tokens - session.counter.count(replacement)
+            if saved > 0:
+                edits.append(Edit(action="replace_text", loc=loc, replacement=replacement, tokens_saved=saved))
+        loc = Loc(message=block.message, part=block.part, start=0, end=len(block.text), token_start=0, token_end=block.tokens)
+        source = Loc(message=src.message, part=src.part, start=0, end=len(src.text), token_start=0, token_end=src.tokens)
+        lines = f", {differing} line(s) differ" if differing is not None else ""
+        evidence: dict[str, object] = {"source": describe_block(index, copy.src_block), "exact_spans": len(copy.spans)}
+        if differing is not None:
+            evidence["differing_lines"] = differing
+        return self.finding(
+            f"near copy of {describe_block(index, copy.src_block)}: {similarity:.0%} similar{lines}",
+            loc=loc,
+            source=source,
+            similarity=round(similarity, 4),
+            tokens=wasted,
+            calls=int(session.residency[block.message]),
+            evidence=evidence,
+            edits=tuple(edits),
+        )
+
+
+class InjectionOptions(RuleOptions):
+    """Options of CTX103."""
+
+    min_repeats: int = 3
+
+
+@register
+class RepeatedInjection(Rule):
+    """The same boilerplate injected again and again.
+
+    What it does:
+        Finds a block of text that appears ``min_repeats`` times or more (3 by default), each
+        later copy inside or as a message: system reminders, re-injected instruction files
+        (CLAUDE.md, AGENTS.md), startup banners, the same warning header before every long output.
+
+    Why it costs:
+        Every copy after the first is paid on every later call; injected boilerplate grows with
+        the session and is never read again by the model.
+
+    Example:
+        An agent harness prepends the same 120-token "output was too long" warning to every
+        truncated observation: 13 copies, 12 of them waste.
+
+    Fix:
+        Replace every copy after the first with a short reference to the first (safe), or stop
+        the harness from injecting it more than once.
+
+    Options:
+        ``min_repeats`` (int, 3): copies needed (the first included) to call it an injection.
+    """
+
+    code = "CTX103"
+    name = "repeated-injection"
+    Options = InjectionOptions
+
+    def check(self, session: Session) -> Iterator[Finding]:
+        """One finding per repeated copy."""
+        index = session.duplicates
+        for span, copies in classify(session).injections:
+            yield _exact_finding(
+                self,
+                session,
+                span,
+                f"repeated injection: {span.tokens:,} tokens first seen in "
+                f"{describe_block(index, span.src_block)} ({copies} copies in the session)",
+                copies=copies,
+            )
+
+
+class TranscriptOptions(RuleOptions):
+    """Options of CTX104."""
+
+    min_messages: int = 2
+
+
+@register
+class DuplicatedTranscript(Rule):
+    """A run of turns repeated: the conversation, or a stretch of it, carried twice.
+
+    What it does:
+        Finds exact repeated spans whose sources walk forward through at least ``min_messages``
+        consecutive earlier messages: turns replayed into the history, or a transcript pasted
+        or echoed into a later message.
+
+    Why it costs:
+        The whole run is paid twice on every later call; transcripts are the largest duplicates.
+
+    Example:
+        A summary message that quotes the last four turns verbatim.
+
+    Fix:
+        Replace the repeated run with a reference to the turns it repeats (safe).
+
+    Options:
+        ``min_messages`` (int, 2): distinct earlier messages the run must walk through.
+    """
+
+    code = "CTX104"
+    name = "duplicated-transcript"
+    Options = TranscriptOptions
+
+    def check(self, session: Session) -> Iterator[Finding]:
+        """One finding per repeated span of the run."""
+        index = session.duplicates
+        for span, messages in classify(session).transcripts:
+            yield _exact_finding(
+                self,
+                session,
+                span,
+                f"duplicated transcript: {span.tokens:,} tokens repeating "
+                f"{describe_block(index, span.src_block)} (part of a run over {messages} messages)",
+                run_messages=messages,
+            )
+
+
+__all__ = ["DuplicatedTranscript", "ExactDuplicate", "NearDuplicate", "RepeatedInjection", "classify"]
