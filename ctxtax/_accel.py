@@ -182,9 +182,7 @@ def _rightmost_min(hashes: U64, lo: I64, hi: I64) -> I64:
     return pos[order][first].astype(np.int64)
 
 
-def winnow_many(
-    hashes: U64, offsets: I64, w: int, *, impl: Impl | None = None
-) -> tuple[I64, I64]:
+def winnow_many(hashes: U64, offsets: I64, w: int, *, impl: Impl | None = None) -> tuple[I64, I64]:
     """Robust winnowing (Schleimer, Wilkerson, Aiken 2003) of each block of ``hashes``.
 
     In every window of ``w`` consecutive hashes of a block the minimum is selected, the rightmost
@@ -204,7 +202,9 @@ def winnow_many(
     # Windows wholly inside a block; the first start of each window comes from its block's start.
     counts = np.maximum(lengths - (w - 1), 0)
     ends = np.cumsum(counts)
-    starts = np.repeat(off[:-1] - (ends - counts), counts) + np.arange(int(ends[-1]) if len(ends) else 0)
+    starts = np.repeat(off[:-1] - (ends - counts), counts) + np.arange(
+        int(ends[-1]) if len(ends) else 0
+    )
     if len(starts) and len(hashes) >= w:
         windows = np.lib.stride_tricks.sliding_window_view(hashes, w)[:, ::-1]
         for c in range(0, len(starts), _CHUNK):
@@ -240,9 +240,7 @@ def permutations(num_perm: int, seed: int = 1) -> tuple[U32, U32]:
     return a.astype(np.uint32), b.astype(np.uint32)
 
 
-def minhash_many(
-    values: U32, offsets: I64, a: U32, b: U32, *, impl: Impl | None = None
-) -> U32:
+def minhash_many(values: U32, offsets: I64, a: U32, b: U32, *, impl: Impl | None = None) -> U32:
     """MinHash signatures, shape ``(nblocks, len(a))``, datasketch affine32 compatible.
 
     Row ``i`` column ``j`` is the minimum over the block's values ``v`` of
@@ -276,7 +274,9 @@ def band_keys(signatures: U32, bands: int, rows: int, *, impl: Impl | None = Non
     bands, rows = _positive(bands, "bands"), _positive(rows, "rows")
     sig = np.ascontiguousarray(signatures, dtype=np.uint32)
     if sig.ndim != 2 or bands * rows > sig.shape[1]:
-        raise ValueError(f"band_keys: need a 2-D signature array with at least {bands * rows} columns")
+        raise ValueError(
+            f"band_keys: need a 2-D signature array with at least {bands * rows} columns"
+        )
     if _choose(impl, sig.size) == "numba":
         return _numba_kernels().band_keys(sig, bands, rows)  # type: ignore[no-any-return]
     cols = sig[:, : bands * rows].reshape(len(sig), bands, rows).astype(np.uint64)
@@ -394,9 +394,7 @@ class FirstSeen:
         other._used = None if self._used is None else self._used.copy()
         return other
 
-    def lookup_insert(
-        self, hashes: U64, positions: I64, *, impl: Impl | None = None
-    ) -> I64:
+    def lookup_insert(self, hashes: U64, positions: I64, *, impl: Impl | None = None) -> I64:
         """For each hash in order: the position stored for it before (-1 if unseen); an unseen
         hash stores its own position, so the first occurrence wins."""
         hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
@@ -507,10 +505,18 @@ def extend_spans(
             continue
         start_p, end_p = int(block_lo[bp]), int(block_hi[bp])
         start_q, end_q = int(block_lo[bq]), int(block_hi[bq])
-        if p + k > end_p or q + k > end_q or not np.array_equal(tokens[p : p + k], tokens[q : q + k]):
+        if (
+            p + k > end_p
+            or q + k > end_q
+            or not np.array_equal(tokens[p : p + k], tokens[q : q + k])
+        ):
             continue
         lo_p, lo_q = p, q
-        while lo_p - 1 >= max(start_p, covered) and lo_q - 1 >= start_q and tokens[lo_p - 1] == tokens[lo_q - 1]:
+        while (
+            lo_p - 1 >= max(start_p, covered)
+            and lo_q - 1 >= start_q
+            and tokens[lo_p - 1] == tokens[lo_q - 1]
+        ):
             lo_p, lo_q = lo_p - 1, lo_q - 1
         hi_p, hi_q = p + k, q + k
         while hi_p < end_p and hi_q < end_q and tokens[hi_p] == tokens[hi_q]:
@@ -535,7 +541,9 @@ def _check_spans_input(
     """Reject inputs the numba kernel would read out of bounds with."""
     n, nb = len(tokens), len(block_lo)
     if len(block_of) != n or len(block_hi) != nb or len(cand_src) != len(cand_pos):
-        raise ValueError("extend_spans: tokens/block_of and block_lo/block_hi and cand_pos/cand_src must match in length")
+        raise ValueError(
+            "extend_spans: tokens/block_of and block_lo/block_hi and cand_pos/cand_src must match in length"
+        )
     if nb and (block_lo.min() < 0 or block_hi.max() > n or np.any(block_hi < block_lo)):
         raise ValueError(f"extend_spans: block ranges must lie within [0, {n}]")
     if len(cand_pos):

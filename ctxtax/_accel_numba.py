@@ -28,14 +28,14 @@ _MAX32 = np.uint32(0xFFFFFFFF)
 _EMPTY = np.int64(-1)
 
 
-@njit(cache=True, nogil=True, inline="always")  # type: ignore[misc]
+@njit(cache=True, nogil=True)  # type: ignore[misc]
 def _splitmix64(z: np.uint64) -> np.uint64:
     z = (z ^ (z >> _S30)) * _SM1
     z = (z ^ (z >> _S27)) * _SM2
     return z ^ (z >> _S31)  # type: ignore[no-any-return]
 
 
-@njit(cache=True, nogil=True, inline="always")  # type: ignore[misc]
+@njit(cache=True, nogil=True)  # type: ignore[misc]
 def _fmix32(h: np.uint32) -> np.uint32:
     h = h ^ (h >> np.uint32(16))
     h = np.uint32(h * _FM1)
@@ -168,102 +168,107 @@ def band_keys(signatures, bands, rows):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)  # type: ignore[misc]
-def _band_groups(column):  # type: ignore[no-untyped-def]
-    """Stable order of one band's keys and, for each sorted slot, the slot where its run starts."""
-    order = np.argsort(column, kind="mergesort")
-    n = column.shape[0]
-    start = np.empty(n, dtype=np.int64)
-    for t in range(n):
-        if t > 0 and column[order[t]] == column[order[t - 1]]:
-            start[t] = start[t - 1]
-        else:
-            start[t] = t
-    return order, start
+def _slot(keys, used, h):  # type: ignore[no-untyped-def]
+    """The slot of h in an open-addressing table: where it is, or the free slot it would take."""
+    mask = np.uint64(keys.shape[0] - 1)
+    i = np.int64(_splitmix64(h) & mask)
+    while used[i] and keys[i] != h:
+        i = np.int64((np.uint64(i) + _ONE64) & mask)
+    return i
 
 
 @njit(cache=True, nogil=True)  # type: ignore[misc]
-def _decode_pairs(codes, n):  # type: ignore[no-untyped-def]
-    codes = np.unique(codes)
-    out = np.empty((codes.shape[0], 2), dtype=np.int64)
-    for t in range(codes.shape[0]):
-        out[t, 0] = codes[t] // n
-        out[t, 1] = codes[t] % n
+def _previous_same_key(keys):  # type: ignore[no-untyped-def]
+    """prev[band, j]: the largest i < j with the same key in that band, or -1.
+
+    Following prev from j lists every earlier block sharing j's key in a band, nearest first;
+    a hash table per band finds them without sorting (numba's sorts are slow to compile).
+    """
+    n, bands = keys.shape
+    cap = 16
+    while cap < 2 * n:
+        cap *= 2
+    prev = np.empty((bands, n), dtype=np.int64)
+    for band in range(bands):
+        table = np.zeros(cap, dtype=np.uint64)
+        last = np.empty(cap, dtype=np.int64)
+        used = np.zeros(cap, dtype=np.bool_)
+        for j in range(n):
+            s = _slot(table, used, keys[j, band])
+            if used[s]:
+                prev[band, j] = last[s]
+            else:
+                prev[band, j] = -1
+                table[s] = keys[j, band]
+                used[s] = True
+            last[s] = j
+    return prev
+
+
+@njit(cache=True, nogil=True)  # type: ignore[misc]
+def _doubled(values):  # type: ignore[no-untyped-def]
+    # An element loop: numba's slice assignment costs seconds of compile time.
+    out = np.empty(2 * values.shape[0], dtype=values.dtype)
+    for t in range(values.shape[0]):
+        out[t] = values[t]
+    return out
+
+
+@njit(cache=True, nogil=True)  # type: ignore[misc]
+def _pairs_by_band_chains(keys, limit):  # type: ignore[no-untyped-def]
+    """For each j, the `limit` largest i < j sharing a band key, as (i, j) rows sorted."""
+    n, bands = keys.shape
+    prev = _previous_same_key(keys)
+    left = np.empty(16, dtype=np.int64)
+    right = np.empty(16, dtype=np.int64)
+    m = 0
+    ptr = np.empty(bands, dtype=np.int64)
+    for j in range(n):
+        # Each band's chain is descending; merge them, dropping repeats, until `limit` are kept.
+        for band in range(bands):
+            ptr[band] = prev[band, j]
+        kept = 0
+        while kept < limit:
+            best = np.int64(-1)
+            for band in range(bands):
+                best = max(best, ptr[band])
+            if best < 0:
+                break
+            if m == left.shape[0]:
+                left = _doubled(left)
+                right = _doubled(right)
+            left[m] = best
+            right[m] = j
+            m += 1
+            kept += 1
+            for band in range(bands):
+                if ptr[band] == best:
+                    ptr[band] = prev[band, best]
+    # Rows come ordered by j; a counting sort on i (stable) orders them by (i, j).
+    starts = np.zeros(n + 1, dtype=np.int64)
+    for t in range(m):
+        starts[left[t] + 1] += 1
+    for i in range(n):
+        starts[i + 1] += starts[i]
+    out = np.empty((m, 2), dtype=np.int64)
+    for t in range(m):
+        at = starts[left[t]]
+        out[at, 0] = left[t]
+        out[at, 1] = right[t]
+        starts[left[t]] = at + 1
     return out
 
 
 @njit(cache=True, nogil=True)  # type: ignore[misc]
 def lsh_pairs(keys):  # type: ignore[no-untyped-def]
     """Every pair i < j sharing a band key, as sorted unique rows."""
-    n = keys.shape[0]
-    codes = np.empty(16, dtype=np.int64)
-    m = 0
-    for band in range(keys.shape[1]):
-        order, start = _band_groups(keys[:, band].copy())
-        for t in range(n):
-            j = order[t]
-            for s in range(start[t], t):
-                if m == codes.shape[0]:
-                    grown = np.empty(2 * m, dtype=np.int64)
-                    grown[:m] = codes
-                    codes = grown
-                # Stable sort: earlier slots of a run hold smaller block indexes.
-                codes[m] = order[s] * n + j
-                m += 1
-    return _decode_pairs(codes[:m], max(n, 1))
+    return _pairs_by_band_chains(keys, keys.shape[0])
 
 
 @njit(cache=True, nogil=True)  # type: ignore[misc]
 def lsh_candidates(keys, limit):  # type: ignore[no-untyped-def]
     """For each j, the `limit` largest i < j sharing a band key with j, as sorted rows."""
-    n = keys.shape[0]
-    bands = keys.shape[1]
-    orders = np.empty((bands, n), dtype=np.int64)
-    starts = np.empty((bands, n), dtype=np.int64)
-    slot_of = np.empty((bands, n), dtype=np.int64)
-    for band in range(bands):
-        order, start = _band_groups(keys[:, band].copy())
-        orders[band] = order
-        starts[band] = start
-        for t in range(n):
-            slot_of[band, order[t]] = t
-    codes = np.empty(16, dtype=np.int64)
-    m = 0
-    ptr = np.empty(bands, dtype=np.int64)
-    for j in range(n):
-        # In each band, j's predecessors in its run, nearest first, are its largest i in that
-        # band: merge the bands' descending lists and keep the first `limit` distinct i.
-        for band in range(bands):
-            ptr[band] = slot_of[band, j] - 1
-        kept = 0
-        while kept < limit:
-            best = np.int64(-1)
-            for band in range(bands):
-                s = ptr[band]
-                if s >= starts[band, slot_of[band, j]] and orders[band, s] > best:
-                    best = orders[band, s]
-            if best < 0:
-                break
-            if m == codes.shape[0]:
-                grown = np.empty(2 * m, dtype=np.int64)
-                grown[:m] = codes
-                codes = grown
-            codes[m] = best * n + j
-            m += 1
-            kept += 1
-            for band in range(bands):
-                s = ptr[band]
-                if s >= starts[band, slot_of[band, j]] and orders[band, s] == best:
-                    ptr[band] = s - 1
-    return _decode_pairs(codes[:m], max(n, 1))
-
-
-@njit(cache=True, nogil=True)  # type: ignore[misc]
-def _slot(keys, used, h):  # type: ignore[no-untyped-def]
-    mask = np.uint64(keys.shape[0] - 1)
-    i = np.int64(_splitmix64(h) & mask)
-    while used[i] and keys[i] != h:
-        i = np.int64((np.uint64(i) + _ONE64) & mask)
-    return i
+    return _pairs_by_band_chains(keys, limit)
 
 
 @njit(cache=True, nogil=True)  # type: ignore[misc]

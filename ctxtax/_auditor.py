@@ -101,7 +101,12 @@ class Auditor:
         for i, raw in enumerate(messages):
             content = raw.get("content") if isinstance(raw, dict) else None
             calls = raw.get("tool_calls") if isinstance(raw, dict) else None
-            if i < len(cache) and cache[i][0] is raw and cache[i][1] is content and cache[i][2] is calls:
+            if (
+                i < len(cache)
+                and cache[i][0] is raw
+                and cache[i][1] is content
+                and cache[i][2] is calls
+            ):
                 message = cache[i][3]
             else:
                 message = module.read_message(raw, index=i + offset, source="<object>")
@@ -109,7 +114,15 @@ class Auditor:
             out.append(message)
         self._read_cache = fresh
         named = anthropic.fill_tool_names(out)
-        return Context(messages=named, source_format=fmt, source="<object>", model=self.model, request=True, meta={"shape": "messages"}, raw=messages)
+        return Context(
+            messages=named,
+            source_format=fmt,
+            source="<object>",
+            model=self.model,
+            request=True,
+            meta={"shape": "messages"},
+            raw=messages,
+        )
 
     def _context(self, messages: Any, tools: Any, system: Any) -> Context | None:
         if isinstance(messages, Context):
@@ -144,8 +157,13 @@ class Auditor:
             from ctxtax._engine import audit
 
             return audit(
-                messages, model=self.model, format=self.format, counter=self.counter, prices=self.prices,
-                cache_policy=self.cache_policy, strict=self.strict,
+                messages,
+                model=self.model,
+                format=self.format,
+                counter=self.counter,
+                prices=self.prices,
+                cache_policy=self.cache_policy,
+                strict=self.strict,
             )
         index = self._index
         if index is None or index.matches_prefix(ctx) < len(index.blocks):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -96,7 +97,9 @@ class NearPair:
     differing_lines: int
 
 
-def blocks_of(ctx: Context, min_chars: int = 1) -> list[tuple[int, int, PartKind, str, str | None, str | None]]:
+def blocks_of(
+    ctx: Context, min_chars: int = 1
+) -> list[tuple[int, int, PartKind, str, str | None, str | None]]:
     """(message, part, kind, text, tool_name, tool_call_id) of every text-bearing part."""
     out: list[tuple[int, int, PartKind, str, str | None, str | None]] = []
     for i, message in enumerate(ctx.messages):
@@ -127,8 +130,11 @@ class DuplicateIndex:
     _block_hi: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     _first_seen: _accel.FirstSeen = field(default_factory=_accel.FirstSeen)
     _sig_blocks: list[int] = field(default_factory=list)
-    _band_keys: npt.NDArray[np.uint64] = field(default_factory=lambda: np.zeros((0, BANDS), np.uint64))
+    _band_keys: npt.NDArray[np.uint64] = field(
+        default_factory=lambda: np.zeros((0, BANDS), np.uint64)
+    )
     _numeric: npt.NDArray[np.bool_] | None = None
+    _offsets: dict[int, npt.NDArray[np.int64]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, session: Session) -> DuplicateIndex:
@@ -183,7 +189,9 @@ class DuplicateIndex:
         self._near(new_tokens, local, first_new)
         return len(fresh)
 
-    def _exact(self, tokens: npt.NDArray[np.uint32], offsets: npt.NDArray[np.int64], base: int) -> None:
+    def _exact(
+        self, tokens: npt.NDArray[np.uint32], offsets: npt.NDArray[np.int64], base: int
+    ) -> None:
         k = min(EXACT_K, max(2, self.min_tokens // 2))
         w = max(1, self.min_tokens - k + 1)
         hashes, h_off = _accel.kgram_hashes_many(tokens, offsets, k)
@@ -211,7 +219,13 @@ class DuplicateIndex:
             bi = int(self._block_of[a])
             si = int(self._block_of[s])
             self.spans.append(
-                ExactSpan(bi, a - int(self._block_lo[bi]), b - int(self._block_lo[bi]), si, s - int(self._block_lo[si]))
+                ExactSpan(
+                    bi,
+                    a - int(self._block_lo[bi]),
+                    b - int(self._block_lo[bi]),
+                    si,
+                    s - int(self._block_lo[si]),
+                )
             )
 
     def _numeric_mask(self) -> npt.NDArray[np.bool_] | None:
@@ -220,7 +234,9 @@ class DuplicateIndex:
             self._numeric = table() if callable(table) else None
         return self._numeric
 
-    def _near(self, tokens: npt.NDArray[np.uint32], offsets: npt.NDArray[np.int64], first_new: int) -> None:
+    def _near(
+        self, tokens: npt.NDArray[np.uint32], offsets: npt.NDArray[np.int64], first_new: int
+    ) -> None:
         lengths = np.diff(offsets)
         eligible = np.nonzero(lengths >= self.near_min_tokens)[0]
         if len(eligible) == 0:
@@ -228,7 +244,9 @@ class DuplicateIndex:
         numeric = self._numeric_mask()
         folded = tokens
         if numeric is not None and len(tokens):
-            folded = np.where(numeric[np.minimum(tokens, len(numeric) - 1)], NUMERIC_ID, tokens).astype(np.uint32)
+            folded = np.where(
+                numeric[np.minimum(tokens, len(numeric) - 1)], NUMERIC_ID, tokens
+            ).astype(np.uint32)
         parts = [folded[offsets[b] : offsets[b + 1]] for b in eligible]
         sub_len = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
         sub_off = np.concatenate(([0], np.cumsum(sub_len))).astype(np.int64)
@@ -290,22 +308,36 @@ class DuplicateIndex:
         b = self.blocks[block]
         if start <= 0 and end >= b.tokens:
             return 0, len(b.text)
+        offsets = self._char_offsets(block)
+        if offsets is None:
+            return _decoded_range(self.counter, self.block_ids(block), start, end)
+        return int(offsets[start]), int(offsets[end])
+
+    def _char_offsets(self, block: int) -> npt.NDArray[np.int64] | None:
+        """The character offset at which each token of a block starts (and its end), cached."""
+        cached = self._offsets.get(block)
+        if cached is not None:
+            return cached
         table = getattr(self.counter, "token_byte_lengths", None)
-        ids = self.block_ids(block)
         if not callable(table):
-            return _decoded_range(self.counter, ids, start, end)
+            return None
         lengths = table()
-        byte_start = int(lengths[ids[:start]].sum())
-        byte_end = byte_start + int(lengths[ids[start:end]].sum())
-        if b.text.isascii():
-            return byte_start, byte_end
-        data = b.text.encode("utf-8")
-        char_start = len(data[:byte_start].decode("utf-8", "ignore"))
-        char_end = len(data[:byte_end].decode("utf-8", "ignore"))
-        return char_start, char_end
+        byte_at = np.concatenate(([0], np.cumsum(lengths[self.block_ids(block)]))).astype(np.int64)
+        text = self.blocks[block].text
+        if text.isascii():
+            offsets = byte_at
+        else:
+            data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+            starts = (data & 0xC0) != 0x80
+            char_at_byte = np.concatenate(([0], np.cumsum(starts))).astype(np.int64)
+            offsets = char_at_byte[np.minimum(byte_at, len(data))]
+        self._offsets[block] = offsets
+        return offsets
 
 
-def _decoded_range(counter: TokenCounter, ids: npt.NDArray[np.uint32], start: int, end: int) -> tuple[int, int]:
+def _decoded_range(
+    counter: TokenCounter, ids: npt.NDArray[np.uint32], start: int, end: int
+) -> tuple[int, int]:
     decode = getattr(counter, "decode", None)
     if not callable(decode):
         return 0, 0
@@ -313,14 +345,9 @@ def _decoded_range(counter: TokenCounter, ids: npt.NDArray[np.uint32], start: in
     return head, head + len(decode(ids[start:end].tolist()))
 
 
-_PERMUTATIONS: tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]] | None = None
-
-
+@cache
 def _permutations() -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
-    global _PERMUTATIONS
-    if _PERMUTATIONS is None:
-        _PERMUTATIONS = _accel.permutations(NUM_PERM, seed=1)
-    return _PERMUTATIONS
+    return _accel.permutations(NUM_PERM, seed=1)
 
 
 __all__ = ["Block", "DuplicateIndex", "ExactSpan", "NearPair", "blocks_of"]

@@ -208,7 +208,14 @@ def audit_context(
         duplicate_index=duplicate_index,
     )
     findings = [f for rule in rules for f in rule.check(session)]
-    findings.sort(key=lambda f: (f.loc.message if f.loc.message is not None else -1, f.loc.part or 0, f.loc.token_start or 0, f.code))
+    findings.sort(
+        key=lambda f: (
+            f.loc.message if f.loc.message is not None else -1,
+            f.loc.part or 0,
+            f.loc.token_start or 0,
+            f.code,
+        )
+    )
     waste = measure(
         findings,
         tokens,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from io import StringIO
-
 from typing import Any
 
 from ctxtax._findings import Finding
@@ -110,7 +109,9 @@ def render_text(report: Report, *, width: int = 100, color: bool = False, top: i
 def _render_waste(console: Any, report: Report, top: int) -> None:
     from rich.table import Table
 
-    cost = f", {_usd(report.waste_cost_usd)} of the bill" if report.waste_cost_usd is not None else ""
+    cost = (
+        f", {_usd(report.waste_cost_usd)} of the bill" if report.waste_cost_usd is not None else ""
+    )
     console.print(
         f"[bold]context tax: {report.wasted_tokens:,} tokens wasted "
         f"({100 * report.tax_rate:.1f}% of the context)[/bold], billed "

@@ -183,7 +183,9 @@ class TiktokenCounter:
                     except KeyError:
                         continue
             lengths = np.fromiter(map(len, data), dtype=np.int64, count=len(data))
-            numeric = np.fromiter((d.strip().isdigit() for d in data), dtype=np.bool_, count=len(data))
+            numeric = np.fromiter(
+                (d.strip().isdigit() for d in data), dtype=np.bool_, count=len(data)
+            )
             self._vocab = (lengths, numeric)
         return self._vocab
 

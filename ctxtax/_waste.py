@@ -62,7 +62,9 @@ def measure(
             continue
         if loc.part is not None and loc.token_start is not None and loc.token_end is not None:
             part_tokens = tokens.part_tokens[loc.message][loc.part]
-            spans[(loc.message, loc.part)].append((loc.token_start, min(loc.token_end, part_tokens)))
+            spans[(loc.message, loc.part)].append(
+                (loc.token_start, min(loc.token_end, part_tokens))
+            )
         else:
             whole[loc.message] = int(tokens.message_tokens[loc.message])
     by_message: dict[int, int] = defaultdict(int)
@@ -72,7 +74,9 @@ def measure(
     for message, n in whole.items():
         by_message[message] = n
     tool_tokens = sum(tools.values())
-    billed = sum(n * int(residency[m]) for m, n in by_message.items()) + tool_tokens * calls_with_tools
+    billed = (
+        sum(n * int(residency[m]) for m, n in by_message.items()) + tool_tokens * calls_with_tools
+    )
     return Waste(
         tokens=sum(by_message.values()) + tool_tokens,
         by_rule=dict(sorted(by_rule.items())),

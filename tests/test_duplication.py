@@ -29,7 +29,11 @@ REMINDER = (
 
 
 def call(cid: str, name: str, args: dict[str, Any]) -> dict[str, Any]:
-    return {"id": cid, "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+    return {
+        "id": cid,
+        "type": "function",
+        "function": {"name": name, "arguments": json.dumps(args)},
+    }
 
 
 def tool_turn(cid: str, name: str, args: dict[str, Any], output: str) -> list[dict[str, Any]]:
@@ -108,11 +112,17 @@ def test_near_copy_after_a_small_edit(impl: str) -> None:
     assert finding.loc.message == 6 and finding.source is not None and finding.source.message == 2
     assert 0.9 < (finding.similarity or 0) < 1.0
     assert finding.evidence["differing_lines"] == 2
-    assert 0.85 * report.messages[6].parts[0].tokens < finding.tokens < report.messages[6].parts[0].tokens
+    assert (
+        0.85 * report.messages[6].parts[0].tokens
+        < finding.tokens
+        < report.messages[6].parts[0].tokens
+    )
 
 
 def test_the_same_log_with_other_timestamps_is_a_near_copy(impl: str) -> None:
-    later = "\n".join(line.replace("12:", "13:").replace("2024-05-01", "2024-05-02") for line in LOG.splitlines())
+    later = "\n".join(
+        line.replace("12:", "13:").replace("2024-05-01", "2024-05-02") for line in LOG.splitlines()
+    )
     messages = [
         {"role": "user", "content": "Check the log twice."},
         *tool_turn("call_1", "run_shell", {"command": "tail worker.log"}, LOG),
@@ -127,7 +137,9 @@ def test_the_same_log_with_other_timestamps_is_a_near_copy(impl: str) -> None:
 def test_repeated_injection(impl: str) -> None:
     messages: list[dict[str, Any]] = []
     for i in range(4):
-        messages.append({"role": "user", "content": f"Step {i}: please continue with task {i}.\n\n{REMINDER}"})
+        messages.append(
+            {"role": "user", "content": f"Step {i}: please continue with task {i}.\n\n{REMINDER}"}
+        )
         messages.append({"role": "assistant", "content": f"Working on step {i}."})
     report = ctxtax.audit(messages, model="gpt-4")
     injected = [f for f in report.findings if f.code == "CTX103"]
@@ -139,12 +151,30 @@ def test_repeated_injection(impl: str) -> None:
 
 def test_duplicated_transcript(impl: str) -> None:
     turns = [
-        {"role": "user", "content": "What does the scheduler do when a worker dies in the middle of a batch? " * 2},
-        {"role": "assistant", "content": "It requeues the batch after the heartbeat timeout and marks the worker as lost, then it rebalances the partitions across the live workers. " * 2},
-        {"role": "user", "content": "And how long is the heartbeat timeout by default, and where is it configured? " * 2},
-        {"role": "assistant", "content": "Thirty seconds, set by scheduler.heartbeat_timeout in config/scheduler.yaml; the workers send a heartbeat every ten seconds. " * 2},
+        {
+            "role": "user",
+            "content": "What does the scheduler do when a worker dies in the middle of a batch? "
+            * 2,
+        },
+        {
+            "role": "assistant",
+            "content": "It requeues the batch after the heartbeat timeout and marks the worker as lost, then it rebalances the partitions across the live workers. "
+            * 2,
+        },
+        {
+            "role": "user",
+            "content": "And how long is the heartbeat timeout by default, and where is it configured? "
+            * 2,
+        },
+        {
+            "role": "assistant",
+            "content": "Thirty seconds, set by scheduler.heartbeat_timeout in config/scheduler.yaml; the workers send a heartbeat every ten seconds. "
+            * 2,
+        },
     ]
-    summary = "Summary of the conversation so far:\n\n" + "\n\n".join(str(t["content"]) for t in turns)
+    summary = "Summary of the conversation so far:\n\n" + "\n\n".join(
+        str(t["content"]) for t in turns
+    )
     report = ctxtax.audit([*turns, {"role": "user", "content": summary}], model="gpt-4")
     transcript = [f for f in report.findings if f.code == "CTX104"]
     assert len(transcript) == 4
@@ -154,7 +184,11 @@ def test_duplicated_transcript(impl: str) -> None:
 
 def test_short_repeats_are_not_reported(impl: str) -> None:
     short = "the build failed with exit status two"
-    messages = [{"role": "user", "content": short}, {"role": "assistant", "content": "ok"}, {"role": "user", "content": short}]
+    messages = [
+        {"role": "user", "content": short},
+        {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": short},
+    ]
     assert ctxtax.audit(messages, model="gpt-4").findings == []
 
 
@@ -172,7 +206,11 @@ def test_min_tokens_option() -> None:
 
 
 def test_select_and_ignore() -> None:
-    messages = [{"role": "user", "content": FILE}, {"role": "assistant", "content": "ok"}, {"role": "user", "content": FILE}]
+    messages = [
+        {"role": "user", "content": FILE},
+        {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": FILE},
+    ]
     assert codes(ctxtax.audit(messages, select=["CTX1"])) == ["CTX101"]
     assert codes(ctxtax.audit(messages, ignore=["CTX101"])) == []
     with pytest.raises(ctxtax.ConfigError, match="unknown rule code 'CTX999'"):
@@ -180,8 +218,18 @@ def test_select_and_ignore() -> None:
 
 
 def test_a_copy_of_text_compacted_away_is_not_a_duplicate() -> None:
-    ctx = ctxtax.load([{"role": "user", "content": FILE}, {"role": "assistant", "content": "ok"}, {"role": "user", "content": "summary"}, {"role": "user", "content": FILE}, {"role": "assistant", "content": "ok"}])
-    visible = ctx.model_copy(update={"calls": (Call(start=0, end=1, output=1), Call(start=2, end=4, output=4))})
+    ctx = ctxtax.load(
+        [
+            {"role": "user", "content": FILE},
+            {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": "summary"},
+            {"role": "user", "content": FILE},
+            {"role": "assistant", "content": "ok"},
+        ]
+    )
+    visible = ctx.model_copy(
+        update={"calls": (Call(start=0, end=1, output=1), Call(start=2, end=4, output=4))}
+    )
     assert [f.code for f in ctxtax.audit(ctx).findings] == ["CTX101"]
     assert ctxtax.audit(visible).findings == []
 
@@ -193,8 +241,20 @@ def test_waste_is_counted_once_across_rules() -> None:
 
     ctx = ctxtax.load([{"role": "user", "content": FILE}, {"role": "assistant", "content": "ok"}])
     tokens = count_context(ctx, TiktokenCounter())
-    a = Finding(code="CTX101", rule="a", message="", loc=Loc(message=0, part=0, token_start=0, token_end=50), tokens=50)
-    b = Finding(code="CTX301", rule="b", message="", loc=Loc(message=0, part=0, token_start=30, token_end=80), tokens=50)
+    a = Finding(
+        code="CTX101",
+        rule="a",
+        message="",
+        loc=Loc(message=0, part=0, token_start=0, token_end=50),
+        tokens=50,
+    )
+    b = Finding(
+        code="CTX301",
+        rule="b",
+        message="",
+        loc=Loc(message=0, part=0, token_start=30, token_end=80),
+        tokens=50,
+    )
     import numpy as np
 
     waste = measure([a, b], tokens, np.array([1, 0]), calls_with_tools=1, policy="none", price=None)
@@ -255,17 +315,27 @@ def test_auditor_on_a_growing_session_matches_a_full_audit() -> None:
     assert auditor.rebuilds == 1 and auditor.audits == len(steps)
     # an edit in the middle rebuilds the index, and the result is still right
     history[2] = {**history[2], "content": "changed"}
-    assert auditor.audit(history).model_dump() == ctxtax.audit(list(history), model="gpt-4").model_dump()
+    assert (
+        auditor.audit(history).model_dump()
+        == ctxtax.audit(list(history), model="gpt-4").model_dump()
+    )
     assert auditor.rebuilds == 2
 
 
 def test_findings_are_in_the_json_report(tmp_path: Any) -> None:
-    messages = [{"role": "user", "content": FILE}, {"role": "assistant", "content": "ok"}, {"role": "user", "content": FILE}]
+    messages = [
+        {"role": "user", "content": FILE},
+        {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": FILE},
+    ]
     data = ctxtax.audit(messages, model="gpt-4").to_dict()
     [finding] = data["findings"]
     assert finding["code"] == "CTX101" and finding["source"]["message"] == 0
     assert finding["edits"][0]["safety"] == "safe"
-    assert data["wasted_tokens"] == finding["tokens"] and data["waste_billed_tokens"] == finding["tokens"]
+    assert (
+        data["wasted_tokens"] == finding["tokens"]
+        and data["waste_billed_tokens"] == finding["tokens"]
+    )
 
 
 def test_every_rule_has_its_documentation() -> None:

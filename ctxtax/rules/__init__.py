@@ -20,10 +20,12 @@ def _matches(code: str, selector: str) -> bool:
 def _check_selectors(selectors: Iterable[str], known: Iterable[str], what: str) -> list[str]:
     known = list(known)
     out: list[str] = []
-    for selector in selectors:
-        selector = selector.strip().upper()
+    for raw in selectors:
+        selector = raw.strip().upper()
         if selector != "ALL" and not any(code.startswith(selector) for code in known):
-            raise ConfigError(f"unknown rule code {selector!r} in {what}; known: {', '.join(known)}")
+            raise ConfigError(
+                f"unknown rule code {selector!r} in {what}; known: {', '.join(known)}"
+            )
         out.append(selector)
     return out
 
@@ -47,7 +49,8 @@ def select_rules(
     out: list[Rule] = []
     for code, rule in rules.items():
         if any(_matches(code, s) for s in chosen) and not any(_matches(code, s) for s in dropped):
-            out.append(rule(options.get(code)))
+            given = options.get(code)
+            out.append(rule(dict(given) if given is not None else None))
     return out
 
 

@@ -77,7 +77,9 @@ class Session:
         visible = np.full(n, n, dtype=np.int64)
         for call in self.calls:
             if call.end > call.start:
-                np.minimum(visible[call.start : call.end], call.start, out=visible[call.start : call.end])
+                np.minimum(
+                    visible[call.start : call.end], call.start, out=visible[call.start : call.end]
+                )
         visible[visible == n] = 0
         return visible
 
@@ -105,7 +107,9 @@ class Rule:
 
     def finding(self, message: str, **fields: Any) -> Finding:
         """A `Finding` of this rule."""
-        return Finding(code=self.code, rule=self.name, message=message, severity=self.severity, **fields)
+        return Finding(
+            code=self.code, rule=self.name, message=message, severity=self.severity, **fields
+        )
 
     @classmethod
     def documentation(cls) -> dict[str, str]:
@@ -129,7 +133,7 @@ class Rule:
 
 
 _REGISTRY: dict[str, type[Rule]] = {}
-_LOADED = False
+_STATE = {"loaded": False}
 
 
 def register(rule: type[Rule]) -> type[Rule]:
@@ -146,10 +150,9 @@ def register(rule: type[Rule]) -> type[Rule]:
 
 
 def _load() -> None:
-    global _LOADED
-    if _LOADED:
+    if _STATE["loaded"]:
         return
-    _LOADED = True
+    _STATE["loaded"] = True
     import importlib
     from importlib.metadata import entry_points
 

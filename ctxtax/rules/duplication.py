@@ -64,7 +64,9 @@ def _span_loc(index: DuplicateIndex, block: int, start: int, end: int) -> Loc:
 
 
 def _content_key(index: DuplicateIndex, span: ExactSpan) -> bytes:
-    return hashlib.blake2b(index.block_ids(span.block)[span.start : span.end].tobytes(), digest_size=16).digest()
+    return hashlib.blake2b(
+        index.block_ids(span.block)[span.start : span.end].tobytes(), digest_size=16
+    ).digest()
 
 
 def _visible(session: Session, index: DuplicateIndex, dup_block: int, src_block: int) -> bool:
@@ -73,21 +75,29 @@ def _visible(session: Session, index: DuplicateIndex, dup_block: int, src_block:
     return bool(src_message >= session.visible_from[dup_message])
 
 
-def _transcript_chains(index: DuplicateIndex, spans: list[ExactSpan], min_messages: int) -> dict[int, int]:
+def _transcript_chains(
+    index: DuplicateIndex, spans: list[ExactSpan], min_messages: int
+) -> dict[int, int]:
     """Spans that belong to a duplicated run of turns: span position -> messages in the run.
 
     A run is a sequence of spans (in order) whose sources walk forward through at least
     ``min_messages`` distinct earlier messages, a step of at most two messages at a time, while
-    the copies also move forward.
+    the copies also move forward, and that reproduces each of those earlier parts nearly whole
+    (70 % of its tokens): turns replayed, or a transcript echoed into one message.
     """
     chains: dict[int, int] = {}
     run: list[int] = []
     sources: list[int] = []
 
     def close() -> None:
-        if len(set(sources)) >= min_messages:
+        reproduced: dict[int, int] = defaultdict(int)
+        for position in run:
+            reproduced[spans[position].src_block] += spans[position].tokens
+        whole = [b for b, n in reproduced.items() if n >= 0.7 * index.blocks[b].tokens]
+        messages = {index.blocks[b].message for b in whole}
+        if len(messages) >= min_messages and len(whole) == len(reproduced):
             for position in run:
-                chains[position] = len(set(sources))
+                chains[position] = len(messages)
 
     for position, span in enumerate(spans):
         source = index.blocks[span.src_block].message
@@ -96,7 +106,12 @@ def _transcript_chains(index: DuplicateIndex, spans: list[ExactSpan], min_messag
             last = spans[run[-1]]
             last_source = index.blocks[last.src_block].message
             last_copy = index.blocks[last.block].message
-            if 0 <= source - last_source <= 2 and copy >= last_copy and source < copy and last_source < copy:
+            if (
+                0 <= source - last_source <= 2
+                and copy >= last_copy
+                and source < copy
+                and last_source < copy
+            ):
                 run.append(position)
                 sources.append(source)
                 continue
@@ -117,8 +132,10 @@ def _near_copies(
     """
     pairs = {(p.block, p.src_block): p for p in index.near}
     shared: dict[tuple[int, int], list[ExactSpan]] = defaultdict(list)
+    covered: dict[int, int] = defaultdict(int)
     for span in spans:
         shared[(span.block, span.src_block)].append(span)
+        covered[span.block] += span.tokens
     copies: list[NearCopy] = []
     members: set[tuple[int, int]] = set()
     for key in sorted(set(pairs) | {k for k, v in shared.items() if len(v) >= 2}):
@@ -129,9 +146,11 @@ def _near_copies(
         # text with no exact span, or the source repeated with gaps (several spans).
         if len(found) == 1 or not _visible(session, index, block, src):
             continue
-        covered = sum(s.tokens for s in found)
-        if pair is None and covered < 0.5 * index.blocks[block].tokens:
+        tokens = index.blocks[block].tokens
+        if pair is None and sum(s.tokens for s in found) < index.near_threshold * tokens:
             continue
+        if not found and covered[block] >= 0.5 * tokens:
+            continue  # exact copies of other blocks already account for it
         copies.append(NearCopy(block, src, tuple(found), pair))
         members.update((s.block, s.start) for s in found)
     return copies, members
@@ -159,11 +178,17 @@ def classify(session: Session) -> Classified:
     transcripts = [(spans[p], n) for p, n in sorted(chains.items())]
     for members in groups.values():
         copies = len(members) + 1
+        messages = {index.blocks[spans[p].block].message for p in members}
+        messages.add(index.blocks[spans[members[0]].src_block].message)
         for position in members:
             span = spans[position]
             block = index.blocks[span.block]
-            whole_tool = block.kind in ("tool_result", "tool_call") and span.start == 0 and span.end == block.tokens
-            if copies >= min_repeats and not whole_tool:
+            whole_tool = (
+                block.kind in ("tool_result", "tool_call")
+                and span.start == 0
+                and span.end == block.tokens
+            )
+            if len(messages) >= min_repeats and not whole_tool:
                 injections.append((span, copies))
             else:
                 exact.append(span)
@@ -174,15 +199,33 @@ def classify(session: Session) -> Classified:
     return result
 
 
-def _exact_finding(rule: Rule, session: Session, span: ExactSpan, message: str, **evidence: object) -> Finding:
+def _exact_finding(
+    rule: Rule, session: Session, span: ExactSpan, message: str, **evidence: object
+) -> Finding:
     index = session.duplicates
     loc = _span_loc(index, span.block, span.start, span.end)
     source = _span_loc(index, span.src_block, span.src_start, span.src_start + span.tokens)
     block = index.blocks[span.block]
-    where = "earlier in this part" if span.src_block == span.block else describe_block(index, span.src_block) + " above"
+    where = (
+        "earlier in this part"
+        if span.src_block == span.block
+        else describe_block(index, span.src_block) + " above"
+    )
     replacement = f"[ctxtax: same as {where}]"
     saved = span.tokens - session.counter.count(replacement)
-    edits = (Edit(action="replace_text", loc=loc, replacement=replacement, safety="safe", tokens_saved=saved),) if saved > 0 else ()
+    edits = (
+        (
+            Edit(
+                action="replace_text",
+                loc=loc,
+                replacement=replacement,
+                safety="safe",
+                tokens_saved=saved,
+            ),
+        )
+        if saved > 0
+        else ()
+    )
     return rule.finding(
         message,
         loc=loc,
@@ -238,11 +281,16 @@ class ExactDuplicate(Rule):
         for span in classify(session).exact:
             whole = span.start == 0 and span.end == index.blocks[span.block].tokens
             what = "exact copy" if whole else "exact repeated span"
+            of = (
+                "earlier text of the same part"
+                if span.src_block == span.block
+                else describe_block(index, span.src_block)
+            )
             yield _exact_finding(
                 self,
                 session,
                 span,
-                f"{what} of {describe_block(index, span.src_block)} ({span.tokens:,} tokens)",
+                f"{what} of {of} ({span.tokens:,} tokens)",
                 whole_part=whole,
             )
 
@@ -293,7 +341,9 @@ class NearDuplicate(Rule):
             if finding is not None:
                 yield finding
 
-    def _finding(self, session: Session, index: DuplicateIndex, copy: NearCopy, threshold: float) -> Finding | None:
+    def _finding(
+        self, session: Session, index: DuplicateIndex, copy: NearCopy, threshold: float
+    ) -> Finding | None:
         block = index.blocks[copy.block]
         src = index.blocks[copy.src_block]
         pair = copy.pair
@@ -315,15 +365,42 @@ class NearDuplicate(Rule):
             replacement = f"[ctxtax: same as {describe_block(index, span.src_block)} above]"
             saved = span.tokens - session.counter.count(replacement)
             if saved > 0:
-                edits.append(Edit(action="replace_text", loc=loc, replacement=replacement, tokens_saved=saved))
-        loc = Loc(message=block.message, part=block.part, start=0, end=len(block.text), token_start=0, token_end=block.tokens)
-        source = Loc(message=src.message, part=src.part, start=0, end=len(src.text), token_start=0, token_end=src.tokens)
-        lines = f", {differing} line(s) differ" if differing is not None else ""
-        evidence: dict[str, object] = {"source": describe_block(index, copy.src_block), "exact_spans": len(copy.spans)}
+                edits.append(
+                    Edit(
+                        action="replace_text", loc=loc, replacement=replacement, tokens_saved=saved
+                    )
+                )
+        loc = Loc(
+            message=block.message,
+            part=block.part,
+            start=0,
+            end=len(block.text),
+            token_start=0,
+            token_end=block.tokens,
+        )
+        source = Loc(
+            message=src.message,
+            part=src.part,
+            start=0,
+            end=len(src.text),
+            token_start=0,
+            token_end=src.tokens,
+        )
+        if differing == 0:
+            lines = ", equal but for numbers"
+        elif differing is not None:
+            lines = f", {differing} line(s) differ"
+        else:
+            lines = ""
+        evidence: dict[str, object] = {
+            "source": describe_block(index, copy.src_block),
+            "exact_spans": len(copy.spans),
+        }
         if differing is not None:
             evidence["differing_lines"] = differing
         return self.finding(
-            f"near copy of {describe_block(index, copy.src_block)}: {similarity:.0%} similar{lines}",
+            f"near copy of {describe_block(index, copy.src_block)}: "
+            f"{similarity:.0%} similar{lines}",
             loc=loc,
             source=source,
             similarity=round(similarity, 4),
@@ -429,4 +506,10 @@ class DuplicatedTranscript(Rule):
             )
 
 
-__all__ = ["DuplicatedTranscript", "ExactDuplicate", "NearDuplicate", "RepeatedInjection", "classify"]
+__all__ = [
+    "DuplicatedTranscript",
+    "ExactDuplicate",
+    "NearDuplicate",
+    "RepeatedInjection",
+    "classify",
+]
