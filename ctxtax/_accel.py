@@ -16,6 +16,7 @@ Importing this module does not import numba; the first numba call does.
 from __future__ import annotations
 
 import os
+from functools import cache
 from types import ModuleType
 from typing import Literal
 
@@ -31,17 +32,17 @@ I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
 
 SMALL_INPUT = 1_000_000
-"""Inputs smaller than this run the plain twin when no implementation is forced (measured)."""
+"""Work below this runs the plain twin when no implementation is forced (measured: below it the
+plain twin beats loading numba's cached kernels, 0.55-0.95 s, in a fresh process)."""
+
+_WORK = {"done": 0}
 
 ENV_VAR = "CTXTAX_IMPL"
 
 # Shared with `_accel_numba` (which defines the same values; a test pins them equal).
 KGRAM_MUL = 0x9E3779B97F4A7C15
 BAND_MUL = 0xD6E8FEB86659FD93
-_MASK64 = (1 << 64) - 1
 _CHUNK = 1 << 16
-
-_numba: ModuleType | None = None
 
 
 def impl_for(n: int) -> Impl:
@@ -51,17 +52,20 @@ def impl_for(n: int) -> Impl:
         return "numba" if forced == "numba" else "python"
     if forced:
         raise ConfigError(f"{ENV_VAR}={forced!r}: expected 'numba', 'python' or unset")
-    return "numba" if n >= SMALL_INPUT else "python"
+    # Once numba is loaded it is faster at every size; it is worth loading for one large input,
+    # or once this process has done that much work in small ones (a batch of sessions).
+    if _numba_kernels.cache_info().currsize:
+        return "numba"
+    _WORK["done"] += n
+    return "numba" if n >= SMALL_INPUT or _WORK["done"] >= 4 * SMALL_INPUT else "python"
 
 
+@cache
 def _numba_kernels() -> ModuleType:
     """The numba kernels module, imported (and its cached code loaded) on first use."""
-    global _numba
-    if _numba is None:
-        from ctxtax import _accel_numba
+    from ctxtax import _accel_numba
 
-        _numba = _accel_numba
-    return _numba
+    return _accel_numba
 
 
 def _choose(impl: Impl | None, n: int) -> Impl:
@@ -99,6 +103,12 @@ def _fmix32(h: U32) -> U32:
     h = h ^ (h >> np.uint32(13))
     h = h * np.uint32(0xC2B2AE35)
     return h ^ (h >> np.uint32(16))
+
+
+def _sorted_unique(values: I64) -> I64:
+    """np.unique for int64, by sort: numpy 2's hash-based unique is several times slower here."""
+    values = np.sort(values)
+    return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
 
 
 # -- k-gram hashes ----------------------------------------------------------------------------
@@ -205,12 +215,17 @@ def winnow_many(hashes: U64, offsets: I64, w: int, *, impl: Impl | None = None) 
     starts = np.repeat(off[:-1] - (ends - counts), counts) + np.arange(
         int(ends[-1]) if len(ends) else 0
     )
-    if len(starts) and len(hashes) >= w:
-        windows = np.lib.stride_tricks.sliding_window_view(hashes, w)[:, ::-1]
-        for c in range(0, len(starts), _CHUNK):
-            s = starts[c : c + _CHUNK]
-            picks.append(s + (w - 1) - np.argmin(windows[s], axis=1))
-    sel = np.unique(np.concatenate(picks)).astype(np.int64)
+    # Every window at once, scanning its slots right to left: a strictly smaller hash moves the
+    # pick left, so ties keep the rightmost.
+    pick = starts + (w - 1)
+    low = hashes[pick]
+    for slot in range(w - 2, -1, -1):
+        here = hashes[starts + slot]
+        better = here < low
+        pick = np.where(better, starts + slot, pick)
+        low = np.where(better, here, low)
+    picks.append(pick)
+    sel = _sorted_unique(np.concatenate(picks).astype(np.int64))
     return sel, np.searchsorted(sel, off).astype(np.int64)
 
 
@@ -304,7 +319,7 @@ def _band_runs(column: U64) -> tuple[I64, I64, I64]:
 
 
 def _back_pairs(order: I64, slot: I64, counts: I64) -> tuple[I64, I64]:
-    """(i, j): each slot's j = order[t] with the ``counts[t]`` slots just before it, nearest first."""
+    """(i, j) pairs: j = order[t] with each of the ``counts[t]`` slots before t, nearest first."""
     total = int(counts.sum())
     t = np.repeat(slot, counts)
     back = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts) + 1
@@ -312,12 +327,12 @@ def _back_pairs(order: I64, slot: I64, counts: I64) -> tuple[I64, I64]:
 
 
 def _as_pairs(codes: I64, n: int) -> I64:
-    codes = np.unique(codes)
+    codes = _sorted_unique(codes)
     return np.stack((codes // max(n, 1), codes % max(n, 1)), axis=1).astype(np.int64).reshape(-1, 2)
 
 
 def lsh_pairs(keys: U64, *, impl: Impl | None = None) -> I64:
-    """Every pair ``(i, j)``, ``i < j``, whose keys agree in at least one band; each once, sorted."""
+    """Every pair ``(i, j)``, ``i < j``, whose keys agree in some band; each once, sorted."""
     keys = _keys2d(keys)
     n = len(keys)
     if _choose(impl, keys.size) == "numba":
@@ -349,7 +364,7 @@ def lsh_candidates(keys: U64, limit: int, *, impl: Impl | None = None) -> I64:
         order, start, slot = _band_runs(keys[:, band])
         i, j = _back_pairs(order, slot, np.minimum(slot - start, limit))
         codes.append(j * n + i)
-    by_j = np.unique(np.concatenate(codes))
+    by_j = _sorted_unique(np.concatenate(codes))
     j = by_j // max(n, 1)
     # Keep the last `limit` entries of each j's run (its largest i).
     run_end = np.searchsorted(j, j, side="right")
@@ -542,7 +557,8 @@ def _check_spans_input(
     n, nb = len(tokens), len(block_lo)
     if len(block_of) != n or len(block_hi) != nb or len(cand_src) != len(cand_pos):
         raise ValueError(
-            "extend_spans: tokens/block_of and block_lo/block_hi and cand_pos/cand_src must match in length"
+            "extend_spans: tokens and block_of, block_lo and block_hi, cand_pos and cand_src"
+            " must have equal lengths"
         )
     if nb and (block_lo.min() < 0 or block_hi.max() > n or np.any(block_hi < block_lo)):
         raise ValueError(f"extend_spans: block ranges must lie within [0, {n}]")

@@ -9,6 +9,10 @@ modulo 2^64 (2^32). Every literal is typed explicitly: numba widens a mix of uns
 integers to float64, which would silently break the hashes.
 """
 
+# Numba types these kernels from their arguments at the first call; Python annotations would
+# be ignored by it and only restate the `_accel` wrappers, which carry the typed signatures.
+# mypy: allow-untyped-defs
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,24 +32,24 @@ _MAX32 = np.uint32(0xFFFFFFFF)
 _EMPTY = np.int64(-1)
 
 
-@njit(cache=True, nogil=True)  # type: ignore[misc]
+@njit(cache=True, nogil=True)
 def _splitmix64(z: np.uint64) -> np.uint64:
     z = (z ^ (z >> _S30)) * _SM1
     z = (z ^ (z >> _S27)) * _SM2
-    return z ^ (z >> _S31)  # type: ignore[no-any-return]
+    return z ^ (z >> _S31)
 
 
-@njit(cache=True, nogil=True)  # type: ignore[misc]
+@njit(cache=True, nogil=True)
 def _fmix32(h: np.uint32) -> np.uint32:
     h = h ^ (h >> np.uint32(16))
     h = np.uint32(h * _FM1)
     h = h ^ (h >> np.uint32(13))
     h = np.uint32(h * _FM2)
-    return h ^ (h >> np.uint32(16))  # type: ignore[no-any-return]
+    return h ^ (h >> np.uint32(16))
 
 
-@njit(cache=True, nogil=True)  # type: ignore[misc]
-def _kgram_into(ids, lo, hi, k, mul_k, out, at):  # type: ignore[no-untyped-def]
+@njit(cache=True, nogil=True)
+def _kgram_into(ids, lo, hi, k, mul_k, out, at):
     """Write the k-gram hashes of ids[lo:hi] to out[at:]; return how many were written."""
     n = hi - lo
     if n < k:
@@ -60,8 +64,8 @@ def _kgram_into(ids, lo, hi, k, mul_k, out, at):  # type: ignore[no-untyped-def]
     return n - k + 1
 
 
-@njit(cache=True, nogil=True)  # type: ignore[misc]
-def kgram_hashes(ids, k, mul_k):  # type: ignore[no-untyped-def]
+@njit(cache=True, nogil=True)
+def kgram_hashes(ids, k, mul_k):
     """Rolling k-gram hashes of one block (mul_k = KGRAM_MUL**k mod 2^64)."""
     n = ids.shape[0]
     out = np.empty(max(0, n - k + 1), dtype=np.uint64)
@@ -69,8 +73,8 @@ def kgram_hashes(ids, k, mul_k):  # type: ignore[no-untyped-def]
     return out
 
 
-@njit(cache=True, nogil=True)  # type: ignore[misc]
-def kgram_hashes_many(ids, offsets, k, mul_k):  # type: ignore[no-untyped-def]
+@njit(cache=True, nogil=True)
+def kgram_hashes_many(ids, offsets, k, mul_k):
     """Rolling k-gram hashes of each block, concatenated, with their offsets."""
     nb = offsets.shape[0] - 1
     out_off = np.zeros(nb + 1, dtype=np.int64)
@@ -82,8 +86,8 @@ def kgram_hashes_many(ids, offsets, k, mul_k):  # type: ignore[no-untyped-def]
     return out, out_off
 
 
-@njit(cache=True, nogil=True)  # type: ignore[misc]
-def _winnow_into(hashes, lo, hi, w, deque, out, at):  # type: ignore[no-untyped-def]
+@njit(cache=True, nogil=True)
+def _winnow_into(hashes, lo, hi, w, deque, out, at):
     """Robust winnowing of hashes[lo:hi] with a monotone deque; global positions to out[at:]."""
     n = hi - lo
     if n == 0:
@@ -111,8 +115,8 @@ def _winnow_into(hashes, lo, hi, w, deque, out, at):  # type: ignore[no-untyped-
     return count
 
 
-@njit(cache=True, nogil=True)  # type: ignore[misc]
-def winnow(hashes, w):  # type: ignore[no-untyped-def]
+@njit(cache=True, nogil=True)
+def winnow(hashes, w):
     """Positions selected by robust winnowing of one hash sequence."""
     n = hashes.shape[0]
     deque = np.empty(n, dtype=np.int64)
@@ -121,8 +125,8 @@ def winnow(hashes, w):  # type: ignore[no-untyped-def]
     return out[:count].copy()
 
 
-@njit(cache=True, nogil=True)  # type: ignore[misc]
-def winnow_many(hashes, offsets, w):  # type: ignore[no-untyped-def]
+@njit(cache=True, nogil=True)
+def winnow_many(hashes, offsets, w):
     """Robust winnowing of each block of hashes: global positions and per-block offsets."""
     n = hashes.shape[0]
     nb = offsets.shape[0] - 1
@@ -136,8 +140,8 @@ def winnow_many(hashes, offsets, w):  # type: ignore[no-untyped-def]
     return out[: out_off[nb]].copy(), out_off
 
 
-@njit(cache=True, nogil=True)  # type: ignore[misc]
-def minhash_many(values, offsets, a, b):  # type: ignore[no-untyped-def]
+@njit(cache=True, nogil=True)
+def minhash_many(values, offsets, a, b):
     """MinHash signature of each block of values (datasketch affine32)."""
     nb = offsets.shape[0] - 1
     p = a.shape[0]
@@ -153,8 +157,8 @@ def minhash_many(values, offsets, a, b):  # type: ignore[no-untyped-def]
     return out
 
 
-@njit(cache=True, nogil=True)  # type: ignore[misc]
-def band_keys(signatures, bands, rows):  # type: ignore[no-untyped-def]
+@njit(cache=True, nogil=True)
+def band_keys(signatures, bands, rows):
     """A 64-bit key for each band of each signature."""
     n = signatures.shape[0]
     out = np.empty((n, bands), dtype=np.uint64)
@@ -167,8 +171,8 @@ def band_keys(signatures, bands, rows):  # type: ignore[no-untyped-def]
     return out
 
 
-@njit(cache=True, nogil=True)  # type: ignore[misc]
-def _slot(keys, used, h):  # type: ignore[no-untyped-def]
+@njit(cache=True, nogil=True)
+def _slot(keys, used, h):
     """The slot of h in an open-addressing table: where it is, or the free slot it would take."""
     mask = np.uint64(keys.shape[0] - 1)
     i = np.int64(_splitmix64(h) & mask)
@@ -177,8 +181,8 @@ def _slot(keys, used, h):  # type: ignore[no-untyped-def]
     return i
 
 
-@njit(cache=True, nogil=True)  # type: ignore[misc]
-def _previous_same_key(keys):  # type: ignore[no-untyped-def]
+@njit(cache=True, nogil=True)
+def _previous_same_key(keys):
     """prev[band, j]: the largest i < j with the same key in that band, or -1.
 
     Following prev from j lists every earlier block sharing j's key in a band, nearest first;
@@ -205,8 +209,8 @@ def _previous_same_key(keys):  # type: ignore[no-untyped-def]
     return prev
 
 
-@njit(cache=True, nogil=True)  # type: ignore[misc]
-def _doubled(values):  # type: ignore[no-untyped-def]
+@njit(cache=True, nogil=True)
+def _doubled(values):
     # An element loop: numba's slice assignment costs seconds of compile time.
     out = np.empty(2 * values.shape[0], dtype=values.dtype)
     for t in range(values.shape[0]):
@@ -214,8 +218,8 @@ def _doubled(values):  # type: ignore[no-untyped-def]
     return out
 
 
-@njit(cache=True, nogil=True)  # type: ignore[misc]
-def _pairs_by_band_chains(keys, limit):  # type: ignore[no-untyped-def]
+@njit(cache=True, nogil=True)
+def _pairs_by_band_chains(keys, limit):
     """For each j, the `limit` largest i < j sharing a band key, as (i, j) rows sorted."""
     n, bands = keys.shape
     prev = _previous_same_key(keys)
@@ -259,20 +263,20 @@ def _pairs_by_band_chains(keys, limit):  # type: ignore[no-untyped-def]
     return out
 
 
-@njit(cache=True, nogil=True)  # type: ignore[misc]
-def lsh_pairs(keys):  # type: ignore[no-untyped-def]
+@njit(cache=True, nogil=True)
+def lsh_pairs(keys):
     """Every pair i < j sharing a band key, as sorted unique rows."""
     return _pairs_by_band_chains(keys, keys.shape[0])
 
 
-@njit(cache=True, nogil=True)  # type: ignore[misc]
-def lsh_candidates(keys, limit):  # type: ignore[no-untyped-def]
+@njit(cache=True, nogil=True)
+def lsh_candidates(keys, limit):
     """For each j, the `limit` largest i < j sharing a band key with j, as sorted rows."""
     return _pairs_by_band_chains(keys, limit)
 
 
-@njit(cache=True, nogil=True)  # type: ignore[misc]
-def first_seen(keys, values, used, size, hashes, positions):  # type: ignore[no-untyped-def]
+@njit(cache=True, nogil=True)
+def first_seen(keys, values, used, size, hashes, positions):
     """Look up then insert each hash in order in an open-addressing table.
 
     Returns (prior, keys, values, used, size): the table arrays are new when it grew.
@@ -305,8 +309,8 @@ def first_seen(keys, values, used, size, hashes, positions):  # type: ignore[no-
     return prior, keys, values, used, size
 
 
-@njit(cache=True, nogil=True)  # type: ignore[misc]
-def extend_spans(tokens, block_of, block_lo, block_hi, cand_pos, cand_src, k, min_len):  # type: ignore[no-untyped-def]
+@njit(cache=True, nogil=True)
+def extend_spans(tokens, block_of, block_lo, block_hi, cand_pos, cand_src, k, min_len):
     """Verify and extend candidate k-gram matches to maximal repeated spans (see `_accel`)."""
     m = cand_pos.shape[0]
     dup_lo = np.empty(m, dtype=np.int64)

@@ -73,6 +73,9 @@ PRICES: dict[str, Price] = {
     "o3-mini": _openai(1.1, 0.55, 4.4),
     "o3": _openai(2.0, 0.5, 8.0),
     "o1": _openai(15.0, 7.5, 60.0),
+    # Meta Llama 4 (OpenRouter list prices, no prompt caching)
+    "llama-4-maverick": _openai(0.15, 0.15, 0.6),
+    "llama-4-scout": _openai(0.08, 0.08, 0.3),
     # Google (prompts up to 200k tokens)
     "gemini-3-pro": _openai(2.0, 0.2, 12.0),
     "gemini-2.5-pro": _openai(1.25, 0.125, 10.0),

@@ -101,6 +101,8 @@ def render_text(report: Report, *, width: int = 100, color: bool = False, top: i
     )
     if report.findings or report.wasted_tokens:
         _render_waste(console, report, top)
+    elif not report.conversations:
+        console.print("context tax: no waste found")
     for note in report.notes:
         console.print(f"note: {note}")
     return out.getvalue()
@@ -117,8 +119,9 @@ def _render_waste(console: Any, report: Report, top: int) -> None:
         f"({100 * report.tax_rate:.1f}% of the context)[/bold], billed "
         f"{report.waste_billed_tokens:,} times over the session's calls{cost}"
     )
+    findings = report.findings or [f for c in report.conversations for f in c.findings]
     by_rule: dict[str, list[Finding]] = {}
-    for f in report.findings:
+    for f in findings:
         by_rule.setdefault(f.code, []).append(f)
     rules = Table(title="Waste by rule", title_justify="left")
     for col in ("rule", "findings", "tokens", "billed (x calls)"):
@@ -131,12 +134,15 @@ def _render_waste(console: Any, report: Report, top: int) -> None:
             f"{sum(f.tokens * f.calls for f in found):,}",
         )
     console.print(rules)
-    worst = sorted(report.findings, key=lambda f: -f.tokens * max(f.calls, 1))[:top]
+    located = [(c.title or "", f) for c in report.conversations for f in c.findings]
+    located = located or [("", f) for f in report.findings]
+    worst = sorted(located, key=lambda item: -item[1].tokens * max(item[1].calls, 1))[:top]
     table = Table(title=f"Top {len(worst)} findings by billed tokens", title_justify="left")
     for col in ("code", "where", "tokens", "calls", "what"):
         table.add_column(col, justify="right" if col in ("tokens", "calls") else "left")
-    for f in worst:
-        table.add_row(f.code, f.loc.describe(), f"{f.tokens:,}", f"{f.calls:,}", f.message)
+    for title, f in worst:
+        where = f"{title}: {f.loc.describe()}" if title else f.loc.describe()
+        table.add_row(f.code, where, f"{f.tokens:,}", f"{f.calls:,}", f.message)
     console.print(table)
 
 

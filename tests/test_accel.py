@@ -11,7 +11,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import pytest
@@ -21,6 +23,7 @@ from hypothesis import strategies as st
 from ctxtax import _accel
 from ctxtax._accel import (
     FirstSeen,
+    Impl,
     band_keys,
     extend_spans,
     impl_for,
@@ -35,7 +38,8 @@ from ctxtax._accel import (
 )
 from ctxtax.errors import ConfigError
 
-IMPLS = ["numba", "python"]
+IMPLS: list[Impl] = ["numba", "python"]
+T = TypeVar("T")
 SIZES = [0, 1, 2, 3, 7, 16, 17, 100, 1000, 20_000]
 MASK64 = (1 << 64) - 1
 FAST = settings(max_examples=60, deadline=None)
@@ -66,9 +70,8 @@ def assert_same(a: object, b: object) -> None:
     assert np.array_equal(a, b)
 
 
-def both(fn: object, *args: object, **kwargs: object) -> object:
+def both(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a kernel with each implementation, check they agree, return the result."""
-    assert callable(fn)
     numba_out = fn(*args, impl="numba", **kwargs)
     python_out = fn(*args, impl="python", **kwargs)
     assert_same(numba_out, python_out)
@@ -118,10 +121,10 @@ def test_kgram_hashes_twins_agree(n: int, k: int) -> None:
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-def test_kgram_hashes_match_the_definition(impl: str) -> None:
+def test_kgram_hashes_match_the_definition(impl: Impl) -> None:
     ids = np.random.default_rng(1).integers(0, 2**32, size=60, dtype=np.uint64).astype(np.uint32)
     for k in (1, 2, 5, 60, 61):
-        got = kgram_hashes(ids, k, impl=impl).tolist()  # type: ignore[arg-type]
+        got = kgram_hashes(ids, k, impl=impl).tolist()
         assert got == kgram_reference(ids.tolist(), k)
 
 
@@ -132,7 +135,7 @@ def test_kgram_hashes_many_twins_agree(nblocks: int, k: int) -> None:
     for n in (0, 3, 50, 5000):
         ids = rng.integers(0, 1000, size=n).astype(np.uint32)
         offsets = random_offsets(rng, n, nblocks)
-        hashes, h_off = both(kgram_hashes_many, ids, offsets, k)  # type: ignore[misc]
+        hashes, h_off = both(kgram_hashes_many, ids, offsets, k)
         assert h_off.dtype == np.int64 and len(h_off) == nblocks + 1
         for b in range(nblocks):
             block = ids[offsets[b] : offsets[b + 1]]
@@ -162,7 +165,7 @@ def test_winnow_many_twins_agree(nblocks: int, w: int) -> None:
     for n in (0, 4, 100, 5000):
         hashes = rng.integers(0, 16, size=n, dtype=np.uint64)
         offsets = random_offsets(rng, n, nblocks)
-        sel, sel_off = both(winnow_many, hashes, offsets, w)  # type: ignore[misc]
+        sel, sel_off = both(winnow_many, hashes, offsets, w)
         assert len(sel_off) == nblocks + 1
         for b in range(nblocks):
             lo, hi = offsets[b], offsets[b + 1]
@@ -181,7 +184,7 @@ def test_winnow_many_twins_agree(nblocks: int, w: int) -> None:
     seed=st.integers(0, 2**32 - 1),
 )
 def test_winnowing_guarantee(
-    impl: str, k: int, w: int, shared_extra: int, sides: list[int], vocab: int, seed: int
+    impl: Impl, k: int, w: int, shared_extra: int, sides: list[int], vocab: int, seed: int
 ) -> None:
     """Two sequences sharing a run of w + k - 1 tokens share a selected k-gram hash."""
     rng = np.random.default_rng(seed)
@@ -191,8 +194,8 @@ def test_winnowing_guarantee(
     two = u32(np.concatenate((parts[2], shared, parts[3])))
     picked = []
     for seq in (one, two):
-        hashes = kgram_hashes(seq, k, impl=impl)  # type: ignore[arg-type]
-        picked.append(set(hashes[winnow(hashes, w, impl=impl)].tolist()))  # type: ignore[arg-type]
+        hashes = kgram_hashes(seq, k, impl=impl)
+        picked.append(set(hashes[winnow(hashes, w, impl=impl)].tolist()))
     assert picked[0] & picked[1]
 
 
@@ -210,7 +213,7 @@ def test_permutations_are_datasketchs(num_perm: int, seed: int) -> None:
 
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize(("num_perm", "seed"), [(16, 1), (64, 3)])
-def test_minhash_many_matches_datasketch(impl: str, num_perm: int, seed: int) -> None:
+def test_minhash_many_matches_datasketch(impl: Impl, num_perm: int, seed: int) -> None:
     datasketch = pytest.importorskip("datasketch")
     rng = np.random.default_rng(seed)
     sizes = [0, 1, 2, 10, 300, 70_000]
@@ -218,7 +221,7 @@ def test_minhash_many_matches_datasketch(impl: str, num_perm: int, seed: int) ->
     values = np.concatenate(blocks)
     offsets = i64(np.concatenate(([0], np.cumsum(sizes))))
     a, b = permutations(num_perm, seed)
-    sig = minhash_many(values, offsets, a, b, impl=impl)  # type: ignore[arg-type]
+    sig = minhash_many(values, offsets, a, b, impl=impl)
     assert sig.dtype == np.uint32 and sig.shape == (len(sizes), num_perm)
     for row, block in zip(sig, blocks, strict=True):
         m = datasketch.MinHash(num_perm=num_perm, seed=seed, hashfunc=lambda v: v)
@@ -258,7 +261,7 @@ def overlapping_signatures(
 
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize(("num_perm", "bands", "rows"), [(32, 8, 4), (64, 16, 4), (20, 3, 6)])
-def test_lsh_pairs_match_datasketch(impl: str, num_perm: int, bands: int, rows: int) -> None:
+def test_lsh_pairs_match_datasketch(impl: Impl, num_perm: int, bands: int, rows: int) -> None:
     datasketch = pytest.importorskip("datasketch")
     seed = 5
     sig = overlapping_signatures(np.random.default_rng(num_perm), 120, num_perm, seed)
@@ -272,7 +275,7 @@ def test_lsh_pairs_match_datasketch(impl: str, num_perm: int, bands: int, rows: 
     expected = {
         (min(i, j), max(i, j)) for i, m in enumerate(sketches) for j in lsh.query(m) if j != i
     }
-    pairs = lsh_pairs(band_keys(sig, bands, rows), impl=impl)  # type: ignore[arg-type]
+    pairs = lsh_pairs(band_keys(sig, bands, rows), impl=impl)
     assert pairs.dtype == np.int64 and pairs.shape[1] == 2
     assert len(expected) > 200
     assert set(map(tuple, pairs.tolist())) == expected
@@ -280,7 +283,7 @@ def test_lsh_pairs_match_datasketch(impl: str, num_perm: int, bands: int, rows: 
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-def test_lsh_pairs_uses_datasketch_signatures(impl: str) -> None:
+def test_lsh_pairs_uses_datasketch_signatures(impl: Impl) -> None:
     """The datasketch MinHash built from values gives the same rows, hence the same pairs."""
     datasketch = pytest.importorskip("datasketch")
     rng = np.random.default_rng(3)
@@ -289,7 +292,7 @@ def test_lsh_pairs_uses_datasketch_signatures(impl: str) -> None:
     values = np.concatenate(blocks)
     offsets = i64(np.concatenate(([0], np.cumsum([len(b) for b in blocks]))))
     a, b = permutations(32, 9)
-    sig = minhash_many(values, offsets, a, b, impl=impl)  # type: ignore[arg-type]
+    sig = minhash_many(values, offsets, a, b, impl=impl)
     lsh = datasketch.MinHashLSH(num_perm=32, params=(8, 4))
     sketches = []
     for i, block in enumerate(blocks):
@@ -301,7 +304,7 @@ def test_lsh_pairs_uses_datasketch_signatures(impl: str) -> None:
         (min(i, j), max(i, j)) for i, m in enumerate(sketches) for j in lsh.query(m) if j != i
     }
     assert expected
-    got = lsh_pairs(band_keys(sig, 8, 4), impl=impl)  # type: ignore[arg-type]
+    got = lsh_pairs(band_keys(sig, 8, 4), impl=impl)
     assert set(map(tuple, got.tolist())) == expected
 
 
@@ -318,23 +321,23 @@ def test_lsh_twins_agree(n: int) -> None:
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-def test_lsh_candidates_keep_the_latest_earlier_blocks(impl: str) -> None:
+def test_lsh_candidates_keep_the_latest_earlier_blocks(impl: Impl) -> None:
     rng = np.random.default_rng(11)
     keys = rng.integers(0, 6, size=(200, 3), dtype=np.uint64)
-    pairs = lsh_pairs(keys, impl=impl)  # type: ignore[arg-type]
+    pairs = lsh_pairs(keys, impl=impl)
     by_j: dict[int, list[int]] = {}
     for i, j in pairs.tolist():
         assert i < j
         by_j.setdefault(j, []).append(i)
     assert max(len(v) for v in by_j.values()) > 10
     for limit in (0, 1, 2, 5):
-        got = lsh_candidates(keys, limit, impl=impl)  # type: ignore[arg-type]
+        got = lsh_candidates(keys, limit, impl=impl)
         expected = sorted(
             (i, j) for j, found in by_j.items() for i in sorted(found)[-limit:] if limit
         )
         assert got.dtype == np.int64 and got.shape == (len(expected), 2)
         assert got.tolist() == [list(p) for p in expected]
-    assert np.array_equal(lsh_candidates(keys, 10**6, impl=impl), pairs)  # type: ignore[arg-type]
+    assert np.array_equal(lsh_candidates(keys, 10**6, impl=impl), pairs)
 
 
 # -- first occurrences --------------------------------------------------------------------
@@ -351,7 +354,7 @@ def first_seen_reference(
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-def test_first_seen_across_calls_and_growth(impl: str) -> None:
+def test_first_seen_across_calls_and_growth(impl: Impl) -> None:
     rng = np.random.default_rng(2)
     seen = FirstSeen(capacity=4)
     reference: dict[int, int] = {}
@@ -366,7 +369,7 @@ def test_first_seen_across_calls_and_growth(impl: str) -> None:
             hashes[repeat] = rng.choice(old, size=int(repeat.sum()))
         positions = np.arange(position, position + n, dtype=np.int64)
         position += n
-        got = seen.lookup_insert(hashes, positions, impl=impl)  # type: ignore[arg-type]
+        got = seen.lookup_insert(hashes, positions, impl=impl)
         assert got.dtype == np.int64
         assert got.tolist() == first_seen_reference(reference, hashes.tolist(), positions.tolist())
         assert len(seen) == len(reference)
@@ -376,22 +379,23 @@ def test_first_seen_switches_implementation_and_copies() -> None:
     rng = np.random.default_rng(4)
     seen = FirstSeen()
     reference: dict[int, int] = {}
-    for step, impl in enumerate(["python", "numba", "numba", "python", "numba"]):
+    order: list[Impl] = ["python", "numba", "numba", "python", "numba"]
+    for step, impl in enumerate(order):
         hashes = rng.integers(0, 500, size=400, dtype=np.uint64)
         positions = np.arange(step * 400, (step + 1) * 400, dtype=np.int64)
-        got = seen.lookup_insert(hashes, positions, impl=impl)  # type: ignore[arg-type]
+        got = seen.lookup_insert(hashes, positions, impl=impl)
         assert got.tolist() == first_seen_reference(reference, hashes.tolist(), positions.tolist())
         twin = seen.copy()
         fresh = np.array([10_000 + step], dtype=np.uint64)
         assert twin.lookup_insert(fresh, i64([-5])).tolist() == [-1]
         assert len(twin) == len(seen) + 1
-        assert seen.lookup_insert(fresh, i64([-6]), impl=impl).tolist() == [-1]  # type: ignore[arg-type]
+        assert seen.lookup_insert(fresh, i64([-6]), impl=impl).tolist() == [-1]
         reference[10_000 + step] = -6
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-def test_first_seen_pinned_at_construction(impl: str) -> None:
-    seen = FirstSeen(impl=impl)  # type: ignore[arg-type]
+def test_first_seen_pinned_at_construction(impl: Impl) -> None:
+    seen = FirstSeen(impl=impl)
     hashes = np.array([3, 3, 4, 3], dtype=np.uint64)
     assert seen.lookup_insert(hashes, i64([10, 11, 12, 13])).tolist() == [-1, 10, -1, 10]
     assert len(seen) == 2
@@ -466,14 +470,14 @@ def test_covered_resets_with_the_block_and_short_spans_do_not_cover() -> None:
 
 
 def pipeline_candidates(
-    tokens: np.ndarray, offsets: np.ndarray, k: int, w: int, impl: str
+    tokens: np.ndarray, offsets: np.ndarray, k: int, w: int, impl: Impl
 ) -> tuple[np.ndarray, np.ndarray]:
     """Candidates as the engine makes them: k-grams, winnowing, first occurrences."""
-    hashes, h_off = kgram_hashes_many(tokens, offsets, k, impl=impl)  # type: ignore[arg-type]
-    selected, _ = winnow_many(hashes, h_off, w, impl=impl)  # type: ignore[arg-type]
+    hashes, h_off = kgram_hashes_many(tokens, offsets, k, impl=impl)
+    selected, _ = winnow_many(hashes, h_off, w, impl=impl)
     block = np.searchsorted(h_off, selected, side="right") - 1
     positions = (offsets[block] + (selected - h_off[block])).astype(np.int64)
-    prior = FirstSeen().lookup_insert(hashes[selected], positions, impl=impl)  # type: ignore[arg-type]
+    prior = FirstSeen().lookup_insert(hashes[selected], positions, impl=impl)
     hit = prior >= 0
     return positions[hit], prior[hit]
 
@@ -508,9 +512,9 @@ def test_extend_spans_twins_agree_on_random_input(seed: int) -> None:
     tokens = rng.integers(0, vocab, size=n).astype(np.uint32)
     for _ in range(10):  # planted repeats
         length = int(rng.integers(5, 80))
-        src = int(rng.integers(0, n - length))
+        origin = int(rng.integers(0, n - length))
         dst = int(rng.integers(0, n - length))
-        tokens[dst : dst + length] = tokens[src : src + length].copy()
+        tokens[dst : dst + length] = tokens[origin : origin + length].copy()
     offsets = random_offsets(rng, n, int(rng.integers(1, 30)))
     lengths = np.diff(offsets)
     block_of = np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
@@ -544,7 +548,7 @@ piece = st.one_of(
     seed=st.integers(0, 2**32 - 1),
 )
 def test_extend_spans_finds_every_planted_repeat(
-    impl: str,
+    impl: Impl,
     blocks: list[list[tuple[str, int, float]]],
     k: int,
     w: int,
@@ -559,16 +563,16 @@ def test_extend_spans_finds_every_planted_repeat(
     fresh: list[tuple[int, int]] = []
     planted: list[tuple[int, int]] = []
     for pieces in blocks:
-        for kind, length, where in pieces:
+        for kind, wanted, where in pieces:
             if kind == "fresh":
-                fresh.append((len(tokens), length))
-                tokens.extend(rng.integers(0, 2**31, size=length).tolist())
+                fresh.append((len(tokens), wanted))
+                tokens.extend(rng.integers(0, 2**31, size=wanted).tolist())
                 continue
             sources = [f for f in fresh if f[1] > 0]
             if not sources:
                 continue
             start, size = sources[int(where * (len(sources) - 1))]
-            length = min(length, size)
+            length = min(wanted, size)
             lo = start + int(where * (size - length))
             planted.append((len(tokens), length))
             tokens.extend(tokens[lo : lo + length])
@@ -579,7 +583,7 @@ def test_extend_spans_finds_every_planted_repeat(
     block_of = np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
     pos, src = pipeline_candidates(arr, off, k, w, impl)
     min_len = max(1, k - min_len_cut)
-    out = extend_spans(arr, block_of, off[:-1], off[1:], pos, src, k, min_len, impl=impl)  # type: ignore[arg-type]
+    out = extend_spans(arr, block_of, off[:-1], off[1:], pos, src, k, min_len, impl=impl)
     check_spans(arr, block_of, off[:-1], off[1:], out, min_len)
     covered = np.zeros(len(arr), dtype=bool)
     for lo, hi in zip(out[0].tolist(), out[1].tolist(), strict=True):
@@ -596,9 +600,22 @@ def test_extend_spans_finds_every_planted_repeat(
 
 def test_impl_for_and_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CTXTAX_IMPL", raising=False)
-    assert impl_for(0) == "python"
-    assert impl_for(_accel.SMALL_INPUT - 1) == "python"
-    assert impl_for(_accel.SMALL_INPUT) == "numba"
+    # In a fresh process: small work stays plain until it adds up, a large input loads numba,
+    # and once numba is loaded every size uses it.
+    code = (
+        "from ctxtax import _accel as a\n"
+        "small = a.SMALL_INPUT - 1\n"
+        "print(a.impl_for(0), a.impl_for(small), [a.impl_for(small) for _ in range(3)][-1],"
+        " a.impl_for(small))\n"
+        "print(a.impl_for(a.SMALL_INPUT))\n"
+        "a._numba_kernels()\n"
+        "print(a.impl_for(0))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "CTXTAX_IMPL"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.split("\n")[:3] == ["python python python numba", "numba", "numba"]
     monkeypatch.setenv("CTXTAX_IMPL", "python")
     assert impl_for(10**12) == "python"
     monkeypatch.setenv("CTXTAX_IMPL", "numba")
@@ -668,25 +685,41 @@ def real_token_ids(limit: int) -> np.ndarray:
 
 @pytest.mark.skipif(os.environ.get("CTXTAX_BENCH") != "1", reason="timing only, set CTXTAX_BENCH=1")
 def test_bench_pipeline() -> None:
+    """Near-duplicate pipeline on 2.5M real token ids in 500-token blocks; prints, never asserts."""
     ids = real_token_ids(2_500_000)
-    offsets = i64(np.arange(0, len(ids) + 1, 500))
-    if offsets[-1] != len(ids):
-        offsets = np.append(offsets, len(ids))
+    offsets = i64(np.r_[np.arange(0, len(ids), 500), len(ids)])
     a, b = permutations(64)
+    loaded = "numba" in sys.modules
 
-    def run(impl: str) -> float:
-        start = time.perf_counter()
-        hashes, h_off = kgram_hashes_many(ids, offsets, 8, impl=impl)  # type: ignore[arg-type]
-        sel, s_off = winnow_many(hashes, h_off, 4, impl=impl)  # type: ignore[arg-type]
+    def run(impl: Impl) -> dict[str, float]:
+        times: dict[str, float] = {}
+        clock = time.perf_counter()
+
+        def lap(name: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            times[name], clock = now - clock, now
+
+        hashes, h_off = kgram_hashes_many(ids, offsets, 8, impl=impl)
+        lap("kgram_hashes_many")
+        sel, s_off = winnow_many(hashes, h_off, 4, impl=impl)
+        lap("winnow_many")
         values = (hashes[sel] & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-        sig = minhash_many(values, s_off, a, b, impl=impl)  # type: ignore[arg-type]
-        keys = band_keys(sig, 16, 4, impl=impl)  # type: ignore[arg-type]
-        lsh_candidates(keys, 8, impl=impl)  # type: ignore[arg-type]
-        return time.perf_counter() - start
+        sig = minhash_many(values, s_off, a, b, impl=impl)
+        lap("minhash_many")
+        keys = band_keys(sig, 16, 4, impl=impl)
+        lap("band_keys")
+        lsh_candidates(keys, 8, impl=impl)
+        lap("lsh_candidates")
+        times["total"] = sum(times.values())
+        return times
 
     first = run("numba")
-    warm = min(run("numba") for _ in range(3))
+    warm = min((run("numba") for _ in range(3)), key=lambda t: t["total"])
     plain = run("python")
-    print(
-        f"\n{len(ids)} tokens, {len(offsets) - 1} blocks: numba first call {first:.3f}s, warm {warm:.3f}s, python {plain:.3f}s"
-    )
+    print(f"\n{len(ids)} tokens, {len(offsets) - 1} blocks, {len(a)} permutations")
+    print(f"first numba call {'(numba already loaded)' if loaded else '(import + cache load)'}")
+    for name in first:
+        print(
+            f"  {name:18s} numba first {first[name]:7.3f}s  warm {warm[name]:7.3f}s  python {plain[name]:7.3f}s"
+        )

@@ -391,7 +391,7 @@ class NearDuplicate(Rule):
         elif differing is not None:
             lines = f", {differing} line(s) differ"
         else:
-            lines = ""
+            lines = f", repeated in {len(copy.spans)} pieces"
         evidence: dict[str, object] = {
             "source": describe_block(index, copy.src_block),
             "exact_spans": len(copy.spans),
