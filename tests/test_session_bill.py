@@ -130,7 +130,7 @@ def test_model_names_find_their_price(model: str, key: str) -> None:
 
 
 def test_unknown_model_has_no_price_and_says_so() -> None:
-    assert lookup_price("llama-4-maverick") is None
+    assert lookup_price("my-local-llama") is None
     report = ctxtax.audit([{"role": "user", "content": "hi"}], model="my-local-model")
     assert report.bill.estimated.cost_usd is None
     assert any("no price for model 'my-local-model'" in n for n in report.notes)
