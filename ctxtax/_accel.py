@@ -376,15 +376,24 @@ def lsh_candidates(keys: U64, limit: int, *, impl: Impl | None = None) -> I64:
 
 
 class FirstSeen:
-    """The position where each hash was first seen, kept across calls (a growing session).
+    """The position where each hash was first (or, with ``keep="last"``, last) seen, kept across
+    calls (a growing session).
 
     The numba implementation is an open-addressing table in numpy arrays (load factor at most
     0.5, doubled when full); the plain twin is a dict. A table switches representation when a
     call asks for the other implementation (by ``impl`` or by size), keeping its contents.
     """
 
-    def __init__(self, capacity: int = 1024, *, impl: Impl | None = None) -> None:
-        """An empty table sized for about ``capacity`` hashes; ``impl`` fixes the implementation."""
+    def __init__(
+        self,
+        capacity: int = 1024,
+        *,
+        impl: Impl | None = None,
+        keep: Literal["first", "last"] = "first",
+    ) -> None:
+        """An empty table sized for about ``capacity`` hashes; ``impl`` fixes the implementation;
+        ``keep`` says whether a seen hash keeps its first position or moves to its latest."""
+        self.keep = keep
         self._capacity = 16
         while self._capacity < 2 * max(int(capacity), 1):
             self._capacity *= 2
@@ -403,6 +412,7 @@ class FirstSeen:
         """An independent copy: inserting into one does not change the other."""
         other = FirstSeen.__new__(FirstSeen)
         other._capacity, other._impl, other._size = self._capacity, self._impl, self._size
+        other.keep = self.keep
         other._dict = None if self._dict is None else dict(self._dict)
         other._keys = None if self._keys is None else self._keys.copy()
         other._values = None if self._values is None else self._values.copy()
@@ -411,7 +421,8 @@ class FirstSeen:
 
     def lookup_insert(self, hashes: U64, positions: I64, *, impl: Impl | None = None) -> I64:
         """For each hash in order: the position stored for it before (-1 if unseen); an unseen
-        hash stores its own position, so the first occurrence wins."""
+        hash stores its own position (so the first occurrence wins), and with ``keep="last"`` a
+        seen one does too (so the latest earlier occurrence is returned)."""
         hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
         positions = np.ascontiguousarray(positions, dtype=np.int64)
         if hashes.shape != positions.shape or hashes.ndim != 1:
@@ -421,11 +432,18 @@ class FirstSeen:
             self._to_table()
             assert self._keys is not None and self._values is not None and self._used is not None
             prior, self._keys, self._values, self._used, self._size = _numba_kernels().first_seen(
-                self._keys, self._values, self._used, self._size, hashes, positions
+                self._keys,
+                self._values,
+                self._used,
+                self._size,
+                hashes,
+                positions,
+                self.keep == "last",
             )
             return prior  # type: ignore[no-any-return]
         table = self._to_dict()
         prior_list: list[int] = []
+        last = self.keep == "last"
         for h, p in zip(hashes.tolist(), positions.tolist(), strict=True):
             seen = table.get(h)
             if seen is None:
@@ -433,6 +451,8 @@ class FirstSeen:
                 prior_list.append(-1)
             else:
                 prior_list.append(seen)
+                if last:
+                    table[h] = p
         return np.array(prior_list, dtype=np.int64)
 
     def _to_dict(self) -> dict[int, int]:
@@ -460,7 +480,7 @@ class FirstSeen:
             hashes = np.fromiter(entries.keys(), dtype=np.uint64, count=len(entries))
             positions = np.fromiter(entries.values(), dtype=np.int64, count=len(entries))
             _, self._keys, self._values, self._used, self._size = _numba_kernels().first_seen(
-                self._keys, self._values, self._used, 0, hashes, positions
+                self._keys, self._values, self._used, 0, hashes, positions, False
             )
 
 

@@ -276,10 +276,11 @@ def lsh_candidates(keys, limit):
 
 
 @njit(cache=True, nogil=True)
-def first_seen(keys, values, used, size, hashes, positions):
+def first_seen(keys, values, used, size, hashes, positions, keep_last):
     """Look up then insert each hash in order in an open-addressing table.
 
-    Returns (prior, keys, values, used, size): the table arrays are new when it grew.
+    With ``keep_last`` a seen hash moves to its newest position. Returns (prior, keys, values,
+    used, size): the table arrays are new when it grew.
     """
     prior = np.empty(hashes.shape[0], dtype=np.int64)
     for t in range(hashes.shape[0]):
@@ -287,6 +288,8 @@ def first_seen(keys, values, used, size, hashes, positions):
         i = _slot(keys, used, h)
         if used[i]:
             prior[t] = values[i]
+            if keep_last:
+                values[i] = positions[t]
             continue
         prior[t] = _EMPTY
         if 2 * (size + 1) > keys.shape[0]:

@@ -59,6 +59,8 @@ class Block:
     hi: int
     tool_name: str | None = None
     tool_call_id: str | None = None
+    role: str = "user"
+    window: tuple[int, int] = (0, 0)
 
     @property
     def tokens(self) -> int:
@@ -109,8 +111,40 @@ def blocks_of(
     return out
 
 
-def _line_keys(text: str) -> list[int]:
-    return [hash(_DIGITS.sub("0", line.strip())) for line in text.splitlines() if line.strip()]
+def _lines(text: str) -> tuple[list[int], list[int]]:
+    """Keys (digits folded) and lengths of a text's non-blank lines."""
+    keys: list[int] = []
+    lengths: list[int] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped:
+            keys.append(hash(_DIGITS.sub("0", stripped)))
+            lengths.append(len(stripped) + 1)
+    return keys, lengths
+
+
+def call_windows(ctx: Context) -> list[tuple[int, int]]:
+    """For each message, the (start, head) of the first call window that carries it.
+
+    A message no call carries (the tail of a log) belongs to the last window that starts
+    before it.
+    """
+    reach: dict[int, tuple[int, int]] = {}
+    for call in ctx.model_calls():
+        end, head = reach.get(call.start, (0, 0))
+        reach[call.start] = (max(end, call.end), max(head, min(call.head, call.start)))
+    windows = sorted((start, end, head) for start, (end, head) in reach.items())
+    out: list[tuple[int, int]] = []
+    for i in range(len(ctx.messages)):
+        found = (0, 0)
+        for start, end, head in windows:
+            if start > i:
+                break
+            found = (start, head)
+            if i < end:
+                break
+        out.append(found)
+    return out
 
 
 @dataclass
@@ -128,13 +162,14 @@ class DuplicateIndex:
     _block_of: npt.NDArray[np.int32] = field(default_factory=lambda: np.zeros(0, np.int32))
     _block_lo: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     _block_hi: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
-    _first_seen: _accel.FirstSeen = field(default_factory=_accel.FirstSeen)
+    _first_seen: _accel.FirstSeen = field(default_factory=lambda: _accel.FirstSeen(keep="last"))
     _sig_blocks: list[int] = field(default_factory=list)
     _band_keys: npt.NDArray[np.uint64] = field(
         default_factory=lambda: np.zeros((0, BANDS), np.uint64)
     )
     _numeric: npt.NDArray[np.bool_] | None = None
     _offsets: dict[int, npt.NDArray[np.int64]] = field(default_factory=dict)
+    _window: tuple[int, int] | None = None
 
     @classmethod
     def build(cls, session: Session) -> DuplicateIndex:
@@ -164,53 +199,80 @@ class DuplicateIndex:
     def extend(self, ctx: Context) -> int:
         """Index the blocks of ``ctx`` past the ones already indexed; return how many were new.
 
-        ``ctx`` must start with the blocks already indexed (see `matches_prefix`).
+        ``ctx`` must start with the blocks already indexed (see `matches_prefix`). A block is
+        only matched against text in its own call window: after a compaction the earlier history
+        is out of reach (its pinned head, the system prompt, stays in).
         """
         all_blocks = blocks_of(ctx)
         fresh = all_blocks[len(self.blocks) :]
         if not fresh:
             return 0
         first_new = len(self.blocks)
+        windows = call_windows(ctx)
         ids = self.counter.encode_many([b[3] for b in fresh])
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
         base = len(self._tokens)
         lo = base + np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
         hi = lo + lengths
         for (message, part, kind, text, name, call_id), a, b in zip(fresh, lo, hi, strict=True):
-            self.blocks.append(Block(message, part, kind, text, int(a), int(b), name, call_id))
+            role = ctx.messages[message].role
+            window = windows[message]
+            self.blocks.append(
+                Block(message, part, kind, text, int(a), int(b), name, call_id, role, window)
+            )
         new_tokens = np.concatenate(ids) if ids else np.zeros(0, np.uint32)
         self._tokens = np.concatenate((self._tokens, new_tokens.astype(np.uint32, copy=False)))
         block_ids = np.repeat(np.arange(first_new, len(self.blocks), dtype=np.int32), lengths)
         self._block_of = np.concatenate((self._block_of, block_ids))
         self._block_lo = np.concatenate((self._block_lo, lo))
         self._block_hi = np.concatenate((self._block_hi, hi))
-        local = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
-        self._exact(new_tokens, local, base)
-        self._near(new_tokens, local, first_new)
+        # Blocks in runs of one call window: a new window starts a new first-occurrence table.
+        group_start = first_new
+        for i in range(first_new, len(self.blocks) + 1):
+            if i < len(self.blocks) and self.blocks[i].window == self.blocks[group_start].window:
+                continue
+            self._index_group(group_start, i)
+            group_start = i
         return len(fresh)
 
-    def _exact(
-        self, tokens: npt.NDArray[np.uint32], offsets: npt.NDArray[np.int64], base: int
-    ) -> None:
+    def _index_group(self, first: int, last: int) -> None:
+        window = self.blocks[first].window
+        if window != self._window:
+            self._window = window
+            self._first_seen = _accel.FirstSeen(keep="last")
+            kept = [b for b in range(first) if self.visible(b, window)]
+            if kept:
+                self._fingerprint(kept, insert_only=True)
+        self._fingerprint(list(range(first, last)))
+        self._near(first, last)
+
+    def visible(self, block: int, window: tuple[int, int]) -> bool:
+        """True when ``block`` is inside a call window (start, head)."""
+        message = self.blocks[block].message
+        return message >= window[0] or message < window[1]
+
+    def _fingerprint(self, blocks: list[int], *, insert_only: bool = False) -> None:
+        """Winnowed k-gram fingerprints of ``blocks`` into the table; then find their repeats."""
         k = min(EXACT_K, max(2, self.min_tokens // 2))
         w = max(1, self.min_tokens - k + 1)
+        tokens, offsets, starts = self._gather(blocks)
         hashes, h_off = _accel.kgram_hashes_many(tokens, offsets, k)
         selected, _ = _accel.winnow_many(hashes, h_off, w)
         if len(selected) == 0:
             return
-        # A k-gram hash at index h of block b starts at token offsets[b] + (h - h_off[b]).
-        block = np.searchsorted(h_off, selected, side="right") - 1
-        positions = base + offsets[block] + (selected - h_off[block])
-        prior = self._first_seen.lookup_insert(hashes[selected], positions.astype(np.int64))
+        # The k-gram at index h of gathered block b starts at its first token + h - h_off[b].
+        local = np.searchsorted(h_off, selected, side="right") - 1
+        positions = (starts[local] + (selected - h_off[local])).astype(np.int64)
+        prior = self._first_seen.lookup_insert(hashes[selected], positions)
         hit = prior >= 0
-        if not hit.any():
+        if insert_only or not hit.any():
             return
         dup_lo, dup_hi, src_lo = _accel.extend_spans(
             self._tokens,
             self._block_of,
             self._block_lo,
             self._block_hi,
-            positions[hit].astype(np.int64),
+            positions[hit],
             prior[hit],
             k,
             self.min_tokens,
@@ -228,15 +290,33 @@ class DuplicateIndex:
                 )
             )
 
+    def _gather(
+        self, blocks: list[int]
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """The token ids of ``blocks`` back to back, their offsets, and their global starts."""
+        starts = self._block_lo[blocks]
+        ends = self._block_hi[blocks]
+        lengths = ends - starts
+        offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+        if len(blocks) and blocks == list(range(blocks[0], blocks[-1] + 1)):
+            tokens = self._tokens[starts[0] : ends[-1]]
+        else:
+            tokens = (
+                np.concatenate([self._tokens[a:b] for a, b in zip(starts, ends, strict=True)])
+                if blocks
+                else np.zeros(0, np.uint32)
+            )
+        return tokens, offsets, starts.astype(np.int64)
+
     def _numeric_mask(self) -> npt.NDArray[np.bool_] | None:
         if self._numeric is None:
             table = getattr(self.counter, "numeric_tokens", None)
             self._numeric = table() if callable(table) else None
         return self._numeric
 
-    def _near(
-        self, tokens: npt.NDArray[np.uint32], offsets: npt.NDArray[np.int64], first_new: int
-    ) -> None:
+    def _near(self, first: int, last: int) -> None:
+        tokens, offsets, _ = self._gather(list(range(first, last)))
+        first_new = first
         lengths = np.diff(offsets)
         eligible = np.nonzero(lengths >= self.near_min_tokens)[0]
         if len(eligible) == 0:
@@ -264,6 +344,8 @@ class DuplicateIndex:
         best: dict[int, tuple[int, float, float, int]] = {}
         for i, j in pairs.tolist():
             src, dup = self._sig_blocks[i], self._sig_blocks[j]
+            if not self.visible(src, self.blocks[dup].window):
+                continue
             found = self._verify(src, dup)
             if found is not None and found[0] >= self.near_threshold:
                 prev = best.get(dup)
@@ -274,27 +356,31 @@ class DuplicateIndex:
             self.near.append(NearPair(dup, src, similarity, shared, differing))
 
     def _verify(self, src: int, dup: int) -> tuple[float, float, int] | None:
-        """(similarity, shared fraction, differing lines) of two blocks, aligned by line."""
+        """(similarity, shared fraction, differing lines) of two blocks, aligned by line.
+
+        Lines are compared with digits folded; the similarity weighs each aligned line by its
+        length (a paragraph counts more than a brace), and ``shared`` is the fraction of the later
+        block's characters on lines equal to the earlier block's. Blocks of fewer than three
+        lines are not compared: one-line records (JSON) share their keys and little else.
+        """
         from rapidfuzz.distance import Indel
 
-        a_text, b_text = self.blocks[src].text, self.blocks[dup].text
-        a_lines, b_lines = _line_keys(a_text), _line_keys(b_text)
-        if min(len(a_lines), len(b_lines)) < 3:
-            from rapidfuzz import fuzz
-
-            similarity = fuzz.ratio(_DIGITS.sub("0", a_text), _DIGITS.sub("0", b_text)) / 100
-            return similarity, similarity, 0 if similarity == 1.0 else 1
-        similarity = Indel.normalized_similarity(a_lines, b_lines)
-        if similarity < self.near_threshold:
-            return similarity, 0.0, 0
-        equal = 0
-        differing = 0
-        for op in Indel.opcodes(a_lines, b_lines):
+        a_keys, a_lens = _lines(self.blocks[src].text)
+        b_keys, b_lens = _lines(self.blocks[dup].text)
+        if min(len(a_keys), len(b_keys)) < 3:
+            return None
+        if Indel.normalized_similarity(a_keys, b_keys) < self.near_threshold / 2:
+            return None
+        equal_a = equal_b = differing = 0
+        for op in Indel.opcodes(a_keys, b_keys):
             if op.tag == "equal":
-                equal += op.dest_end - op.dest_start
+                equal_a += sum(a_lens[op.src_start : op.src_end])
+                equal_b += sum(b_lens[op.dest_start : op.dest_end])
             elif op.tag in ("insert", "replace"):
                 differing += op.dest_end - op.dest_start
-        return similarity, equal / len(b_lines), differing
+        total_a, total_b = sum(a_lens), sum(b_lens)
+        similarity = (equal_a + equal_b) / (total_a + total_b) if total_a + total_b else 0.0
+        return similarity, equal_b / total_b if total_b else 0.0, differing
 
     # -- reading ------------------------------------------------------------------------------
 

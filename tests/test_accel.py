@@ -723,3 +723,21 @@ def test_bench_pipeline() -> None:
         print(
             f"  {name:18s} numba first {first[name]:7.3f}s  warm {warm[name]:7.3f}s  python {plain[name]:7.3f}s"
         )
+
+
+@pytest.mark.parametrize("impl", ["python", "numba"])
+def test_first_seen_can_keep_the_latest_position(impl: str) -> None:
+    table = FirstSeen(impl=impl, keep="last")  # type: ignore[arg-type]
+    hashes = np.array([5, 7, 5, 5, 7, 9], dtype=np.uint64)
+    prior = table.lookup_insert(hashes, np.arange(6, dtype=np.int64))
+    assert prior.tolist() == [-1, -1, 0, 2, 1, -1]
+    first = FirstSeen(impl=impl)  # type: ignore[arg-type]
+    assert first.lookup_insert(hashes, np.arange(6, dtype=np.int64)).tolist() == [
+        -1,
+        -1,
+        0,
+        0,
+        1,
+        -1,
+    ]
+    assert table.copy().keep == "last"

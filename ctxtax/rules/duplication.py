@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ctxtax._dupes import Block, DuplicateIndex, ExactSpan, NearPair
 from ctxtax._findings import Edit, Finding, Loc
@@ -95,7 +95,16 @@ def _transcript_chains(
             reproduced[spans[position].src_block] += spans[position].tokens
         whole = [b for b, n in reproduced.items() if n >= 0.7 * index.blocks[b].tokens]
         messages = {index.blocks[b].message for b in whole}
-        if len(messages) >= min_messages and len(whole) == len(reproduced):
+        copies = {index.blocks[spans[p].block].message for p in run}
+        distinct = len({_content_key(index, spans[p]) for p in run}) == len(run)
+        # A chain of copies of one text (each copy the source of the next) is an injection,
+        # not a run of turns: the turns of a transcript are different texts.
+        if (
+            len(messages) >= min_messages
+            and len(whole) == len(reproduced)
+            and distinct
+            and not messages & copies
+        ):
             for position in run:
                 chains[position] = len(messages)
 
@@ -142,9 +151,12 @@ def _near_copies(
         block, src = key
         found = shared.get(key, [])
         pair = pairs.get(key)
-        # One span is an exact copy (CTX101), pasted or whole; a near copy is either verified
-        # text with no exact span, or the source repeated with gaps (several spans).
-        if len(found) == 1 or not _visible(session, index, block, src):
+        if block == src or not _visible(session, index, block, src):
+            continue  # a part repeating itself is CTX101 ("earlier text of the same part")
+        # One span that reproduces its source whole is an exact copy (CTX101), pasted or not; a
+        # near copy is verified text with no exact span, the source repeated with gaps (several
+        # spans), or one span and an edit near an end of the source.
+        if len(found) == 1 and (pair is None or found[0].tokens >= 0.98 * index.blocks[src].tokens):
             continue
         tokens = index.blocks[block].tokens
         if pair is None and sum(s.tokens for s in found) < index.near_threshold * tokens:
@@ -179,16 +191,20 @@ def classify(session: Session) -> Classified:
     for members in groups.values():
         copies = len(members) + 1
         messages = {index.blocks[spans[p].block].message for p in members}
-        messages.add(index.blocks[spans[members[0]].src_block].message)
+        first = spans[members[0]]
+        messages.add(index.blocks[first.src_block].message)
         for position in members:
-            span = spans[position]
+            # Every copy refers to the first one, the copy that stays (not to the copy before it).
+            span = replace(spans[position], src_block=first.src_block, src_start=first.src_start)
             block = index.blocks[span.block]
             whole_tool = (
                 block.kind in ("tool_result", "tool_call")
                 and span.start == 0
                 and span.end == block.tokens
             )
-            if len(messages) >= min_repeats and not whole_tool:
+            # Boilerplate is injected by the harness; text the model wrote again is a plain copy.
+            injected = block.role != "assistant"
+            if len(messages) >= min_repeats and not whole_tool and injected:
                 injections.append((span, copies))
             else:
                 exact.append(span)
@@ -213,19 +229,10 @@ def _exact_finding(
     )
     replacement = f"[ctxtax: same as {where}]"
     saved = span.tokens - session.counter.count(replacement)
-    edits = (
-        (
-            Edit(
-                action="replace_text",
-                loc=loc,
-                replacement=replacement,
-                safety="safe",
-                tokens_saved=saved,
-            ),
-        )
-        if saved > 0
-        else ()
-    )
+    # Text inside tool-call arguments is JSON: replacing a span of it would break it.
+    edits: tuple[Edit, ...] = ()
+    if saved > 0 and block.kind != "tool_call":
+        edits = (Edit(action="replace_text", loc=loc, replacement=replacement, tokens_saved=saved),)
     return rule.finding(
         message,
         loc=loc,
@@ -360,7 +367,7 @@ class NearDuplicate(Rule):
         if wasted <= 0:
             return None
         edits: list[Edit] = []
-        for span in copy.spans:
+        for span in copy.spans if block.kind != "tool_call" else ():
             loc = _span_loc(index, span.block, span.start, span.end)
             replacement = f"[ctxtax: same as {describe_block(index, span.src_block)} above]"
             saved = span.tokens - session.counter.count(replacement)
