@@ -506,8 +506,9 @@ def extend_spans(
     - is skipped if ``p`` is before ``covered``, the end of the last span emitted in ``p``'s
       block (the block start when the block changes), or if its k tokens differ from ``q``'s
       (a hash collision);
-    - extends left while both sides stay in their blocks (``p``'s side not before ``covered``)
-      and the tokens agree, then right while both stay in their blocks and the tokens agree;
+    - extends left while both sides stay in their blocks (``p``'s side not before ``covered``,
+      nor more than ``min_len`` tokens back: the first hit of a repeat is that close to its
+      start) and the tokens agree, then right while both stay in their blocks and agree;
     - when ``p`` and ``q`` share a block, is cut so the source ends by the duplicate's start;
     - is emitted as ``(dup_lo, dup_hi, src_lo)`` if at least ``min_len`` long, and then sets
       ``covered``.
@@ -547,17 +548,17 @@ def extend_spans(
         ):
             continue
         lo_p, lo_q = p, q
-        while (
-            lo_p - 1 >= max(start_p, covered)
-            and lo_q - 1 >= start_q
-            and tokens[lo_p - 1] == tokens[lo_q - 1]
-        ):
+        # A repeat's first hit lies within min_len tokens of its start (winnowing), so the left
+        # walk needs no more; unbounded, it is quadratic on periodic text.
+        floor_p = max(start_p, covered, p - int(min_len))
+        while lo_p - 1 >= floor_p and lo_q - 1 >= start_q and tokens[lo_p - 1] == tokens[lo_q - 1]:
             lo_p, lo_q = lo_p - 1, lo_q - 1
+        cap = lo_p - lo_q if bp == bq else end_p - lo_p
         hi_p, hi_q = p + k, q + k
-        while hi_p < end_p and hi_q < end_q and tokens[hi_p] == tokens[hi_q]:
+        while hi_p < end_p and hi_q < end_q and hi_p - lo_p < cap and tokens[hi_p] == tokens[hi_q]:
             hi_p, hi_q = hi_p + 1, hi_q + 1
         if bp == bq:
-            hi_p = min(hi_p, lo_p + (lo_p - lo_q))
+            hi_p = min(hi_p, lo_p + cap)
         if hi_p - lo_p >= min_len:
             dup_lo.append(lo_p)
             dup_hi.append(hi_p)

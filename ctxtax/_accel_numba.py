@@ -343,7 +343,7 @@ def extend_spans(tokens, block_of, block_lo, block_hi, cand_pos, cand_src, k, mi
                 break
         if not same:
             continue
-        floor_p = max(block_lo[bp], covered)
+        floor_p = max(block_lo[bp], covered, p - min_len)
         floor_q = block_lo[bq]
         lo_p = p
         lo_q = q
