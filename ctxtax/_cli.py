@@ -30,6 +30,10 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
+def _codes(value: str) -> list[str]:
+    return [code.strip() for code in value.split(",") if code.strip()]
+
+
 def _parser() -> argparse.ArgumentParser:
     from ctxtax.formats import FORMATS
 
@@ -51,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
         help="report broken tool-call pairing instead of refusing the input",
     )
     audit.add_argument("--top", type=int, default=10, help="rows per table in text output")
+    audit.add_argument(
+        "--select",
+        type=_codes,
+        help="rules to run: codes or prefixes, comma separated (CTX1,CTX201)",
+    )
+    audit.add_argument("--ignore", type=_codes, help="rules not to run: codes or prefixes")
     return parser
 
 
@@ -66,6 +76,8 @@ def _audit(args: argparse.Namespace) -> int:
             format=args.input_format,
             prices=prices,
             strict=not args.no_strict,
+            select=args.select,
+            ignore=args.ignore,
         )
         for path in args.paths
     ]

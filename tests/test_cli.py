@@ -90,3 +90,25 @@ def test_console_script_runs_in_a_fresh_process() -> None:
         check=True,
     )
     assert json.loads(out.stdout)["total_tokens"] > 0
+
+
+def test_select_and_ignore_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = "\n".join(
+        f"line {i}: the quick brown fox jumps over the lazy dog {i * 7}" for i in range(30)
+    )
+    session = tmp_path / "s.json"
+    session.write_text(
+        json.dumps(
+            [
+                {"role": "user", "content": text},
+                {"role": "assistant", "content": "ok"},
+                {"role": "user", "content": text},
+            ]
+        )
+    )
+    assert main(["audit", str(session), "--format", "json", "--select", "CTX1"]) == 0
+    assert [f["code"] for f in json.loads(capsys.readouterr().out)["findings"]] == ["CTX101"]
+    assert main(["audit", str(session), "--format", "json", "--ignore", "CTX101,CTX102"]) == 0
+    assert json.loads(capsys.readouterr().out)["findings"] == []
+    assert main(["audit", str(session), "--select", "CTX777"]) == 2
+    assert "unknown rule code 'CTX777'" in capsys.readouterr().err
