@@ -170,6 +170,7 @@ class DuplicateIndex:
     _numeric: npt.NDArray[np.bool_] | None = None
     _offsets: dict[int, npt.NDArray[np.int64]] = field(default_factory=dict)
     _window: tuple[int, int] | None = None
+    _lines_cache: dict[int, tuple[list[int], list[int]]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, session: Session) -> DuplicateIndex:
@@ -355,6 +356,12 @@ class DuplicateIndex:
             src, similarity, shared, differing = best[dup]
             self.near.append(NearPair(dup, src, similarity, shared, differing))
 
+    def _block_lines(self, block: int) -> tuple[list[int], list[int]]:
+        lines = self._lines_cache.get(block)
+        if lines is None:
+            lines = self._lines_cache[block] = _lines(self.blocks[block].text)
+        return lines
+
     def _verify(self, src: int, dup: int) -> tuple[float, float, int] | None:
         """(similarity, shared fraction, differing lines) of two blocks, aligned by line.
 
@@ -365,8 +372,8 @@ class DuplicateIndex:
         """
         from rapidfuzz.distance import Indel
 
-        a_keys, a_lens = _lines(self.blocks[src].text)
-        b_keys, b_lens = _lines(self.blocks[dup].text)
+        a_keys, a_lens = self._block_lines(src)
+        b_keys, b_lens = self._block_lines(dup)
         if min(len(a_keys), len(b_keys)) < 3:
             return None
         if Indel.normalized_similarity(a_keys, b_keys) < self.near_threshold / 2:

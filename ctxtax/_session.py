@@ -137,13 +137,12 @@ def estimate_bill(
         if price is None or cost is None:
             cost = None
         else:
-            single = Bill(
-                input_tokens=input_tokens - before[0],
-                cache_write_tokens=write - before[1],
-                cache_read_tokens=read - before[2],
-                output_tokens=output - before[3],
-            )
-            cost += single.priced(price).cost_usd or 0.0
+            cost += (
+                (input_tokens - before[0]) * price.input
+                + (write - before[1]) * price.cache_write
+                + (read - before[2]) * price.cache_read
+                + (output - before[3]) * price.output
+            ) / 1_000_000
         prev = call
     return Bill(
         calls=len(calls),

@@ -121,12 +121,7 @@ class TiktokenCounter:
 
     def _encoder(self) -> Any:
         if self._enc is None:
-            import tiktoken
-
-            if self.encoding == OFFLINE_ENCODING:
-                self._enc = tiktoken.Encoding(**_offline_constructor())
-            else:
-                self._enc = tiktoken.get_encoding(self.encoding)
+            self._enc = _shared_encoder(self.encoding)
         return self._enc
 
     def _store(self, text: str, ids: TokenIds) -> None:
@@ -206,6 +201,23 @@ class TiktokenCounter:
 
     def __repr__(self) -> str:
         return f"TiktokenCounter({self.encoding!r})"
+
+
+_ENCODERS: dict[str, Any] = {}
+
+
+def _shared_encoder(encoding: str) -> Any:
+    """One tiktoken encoder per encoding and process (building one costs about 0.1 s)."""
+    enc = _ENCODERS.get(encoding)
+    if enc is None:
+        import tiktoken
+
+        if encoding == OFFLINE_ENCODING:
+            enc = tiktoken.Encoding(**_offline_constructor())
+        else:
+            enc = tiktoken.get_encoding(encoding)
+        _ENCODERS[encoding] = enc
+    return enc
 
 
 def _cache_dir() -> Path:

@@ -53,7 +53,7 @@ def describe_block(index: DuplicateIndex, block: int) -> str:
 def _span_loc(index: DuplicateIndex, block: int, start: int, end: int) -> Loc:
     b = index.blocks[block]
     char_start, char_end = index.char_range(block, start, end)
-    return Loc(
+    return Loc.model_construct(
         message=b.message,
         part=b.part,
         start=char_start,
@@ -232,7 +232,15 @@ def _exact_finding(
     # Text inside tool-call arguments is JSON: replacing a span of it would break it.
     edits: tuple[Edit, ...] = ()
     if saved > 0 and block.kind != "tool_call":
-        edits = (Edit(action="replace_text", loc=loc, replacement=replacement, tokens_saved=saved),)
+        edits = (
+            Edit.model_construct(
+                safety="safe",
+                action="replace_text",
+                loc=loc,
+                replacement=replacement,
+                tokens_saved=saved,
+            ),
+        )
     return rule.finding(
         message,
         loc=loc,
@@ -373,11 +381,11 @@ class NearDuplicate(Rule):
             saved = span.tokens - session.counter.count(replacement)
             if saved > 0:
                 edits.append(
-                    Edit(
+                    Edit.model_construct(
                         action="replace_text", loc=loc, replacement=replacement, tokens_saved=saved
                     )
                 )
-        loc = Loc(
+        loc = Loc.model_construct(
             message=block.message,
             part=block.part,
             start=0,
@@ -385,7 +393,7 @@ class NearDuplicate(Rule):
             token_start=0,
             token_end=block.tokens,
         )
-        source = Loc(
+        source = Loc.model_construct(
             message=src.message,
             part=src.part,
             start=0,
