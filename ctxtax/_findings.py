@@ -7,7 +7,8 @@ applies edits. Every edit says whether it is ``safe`` (nothing unique is lost) o
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -81,4 +82,38 @@ class Finding(BaseModel):
     edits: tuple[Edit, ...] = ()
 
 
-__all__ = ["Edit", "EditAction", "Finding", "Loc", "Safety", "Severity"]
+_M = TypeVar("_M", bound=BaseModel)
+_DEFAULTS: dict[type[BaseModel], tuple[dict[str, Any], dict[str, Callable[[], Any]]]] = {}
+
+
+def trusted(cls: type[_M], **values: Any) -> _M:
+    """An instance of ``cls`` from values already of the right types, without validation.
+
+    Rules build thousands of findings from typed data; pydantic's ``model_construct`` still
+    resolves every default on every call (most of the cost). Defaults are resolved once per class
+    here; factories (``evidence``) still run per instance.
+    """
+    known = _DEFAULTS.get(cls)
+    if known is None:
+        plain: dict[str, Any] = {}
+        factories: dict[str, Callable[[], Any]] = {}
+        for name, info in cls.model_fields.items():
+            if info.default_factory is not None:
+                factories[name] = info.default_factory  # type: ignore[assignment]
+            else:
+                plain[name] = info.default
+        known = _DEFAULTS[cls] = (plain, factories)
+    plain, factories = known
+    data = {**plain, **values}
+    for name, factory in factories.items():
+        if name not in values:
+            data[name] = factory()
+    obj = cls.__new__(cls)
+    object.__setattr__(obj, "__dict__", data)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
+
+__all__ = ["Edit", "EditAction", "Finding", "Loc", "Safety", "Severity", "trusted"]

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
-from ctxtax._findings import Finding, Loc, Severity
+from ctxtax._findings import Finding, Severity, trusted
 from ctxtax.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -107,18 +107,13 @@ class Rule:
 
     def finding(self, message: str, **fields: Any) -> Finding:
         """A `Finding` of this rule (not validated again: rules build it from typed data)."""
-        values: dict[str, Any] = {
-            "loc": Loc.model_construct(),
-            "source": None,
-            "similarity": None,
-            "tokens": 0,
-            "calls": 0,
-            "evidence": {},
-            "edits": (),
-        }
-        values.update(fields)
-        return Finding.model_construct(
-            code=self.code, rule=self.name, message=message, severity=self.severity, **values
+        return trusted(
+            Finding,
+            code=self.code,
+            rule=self.name,
+            message=message,
+            severity=self.severity,
+            **fields,
         )
 
     @classmethod

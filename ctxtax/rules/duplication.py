@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from ctxtax._dupes import Block, DuplicateIndex, ExactSpan, NearPair
-from ctxtax._findings import Edit, Finding, Loc
+from ctxtax._findings import Edit, Finding, Loc, trusted
 from ctxtax.rules.base import Rule, RuleOptions, Session, register
 
 _CLASSES_KEY = "duplication.classes"
@@ -53,7 +53,8 @@ def describe_block(index: DuplicateIndex, block: int) -> str:
 def _span_loc(index: DuplicateIndex, block: int, start: int, end: int) -> Loc:
     b = index.blocks[block]
     char_start, char_end = index.char_range(block, start, end)
-    return Loc.model_construct(
+    return trusted(
+        Loc,
         message=b.message,
         part=b.part,
         start=char_start,
@@ -233,7 +234,8 @@ def _exact_finding(
     edits: tuple[Edit, ...] = ()
     if saved > 0 and block.kind != "tool_call":
         edits = (
-            Edit.model_construct(
+            trusted(
+                Edit,
                 safety="safe",
                 action="replace_text",
                 loc=loc,
@@ -381,11 +383,16 @@ class NearDuplicate(Rule):
             saved = span.tokens - session.counter.count(replacement)
             if saved > 0:
                 edits.append(
-                    Edit.model_construct(
-                        action="replace_text", loc=loc, replacement=replacement, tokens_saved=saved
+                    trusted(
+                        Edit,
+                        action="replace_text",
+                        loc=loc,
+                        replacement=replacement,
+                        tokens_saved=saved,
                     )
                 )
-        loc = Loc.model_construct(
+        loc = trusted(
+            Loc,
             message=block.message,
             part=block.part,
             start=0,
@@ -393,7 +400,8 @@ class NearDuplicate(Rule):
             token_start=0,
             token_end=block.tokens,
         )
-        source = Loc.model_construct(
+        source = trusted(
+            Loc,
             message=src.message,
             part=src.part,
             start=0,
