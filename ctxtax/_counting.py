@@ -156,12 +156,8 @@ def _part_count(part: Part, lookup: dict[str, int], framing: Framing, estimates:
     return total
 
 
-def count_context(
-    ctx: Context, counter: TokenCounter, *, provider: Provider | None = None
-) -> ContextTokens:
-    """Count every message, part and tool of ``ctx`` with ``counter``."""
-    provider = provider or provider_for(ctx.model, ctx.source_format)
-    framing = framing_for(provider)
+def context_texts(ctx: Context) -> list[str]:
+    """Every text `count_context` encodes: roles, names, part texts, then the tool schemas."""
     texts: list[str] = []
     for message in ctx.messages:
         texts.append(message.role)
@@ -169,8 +165,18 @@ def count_context(
             texts.append(message.name)
         for part in message.parts:
             texts.extend(_part_texts(part))
-    schema_texts = [tool_schema_text(t) for t in ctx.tools]
-    texts.extend(schema_texts)
+    texts.extend(tool_schema_text(t) for t in ctx.tools)
+    return texts
+
+
+def count_context(
+    ctx: Context, counter: TokenCounter, *, provider: Provider | None = None
+) -> ContextTokens:
+    """Count every message, part and tool of ``ctx`` with ``counter``."""
+    provider = provider or provider_for(ctx.model, ctx.source_format)
+    framing = framing_for(provider)
+    texts = context_texts(ctx)
+    schema_texts = texts[len(texts) - len(ctx.tools) :] if ctx.tools else []
     unique = list(dict.fromkeys(texts))
     lookup = dict(zip(unique, (len(ids) for ids in counter.encode_many(unique)), strict=True))
     lookup[""] = 0

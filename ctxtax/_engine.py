@@ -287,6 +287,21 @@ def audit_context(
     )
 
 
+def _encode_together(contexts: Sequence[Context], counters: Sequence[TokenCounter]) -> None:
+    """Tokenize every conversation's texts in one threaded batch per counter, into its cache.
+
+    Many small conversations tokenized one by one leave the tokenizer's threads idle; the
+    per-conversation audits then find their token ids cached.
+    """
+    from ctxtax._counting import context_texts
+
+    groups: dict[int, tuple[TokenCounter, list[str]]] = {}
+    for ctx, counter in zip(contexts, counters, strict=True):
+        groups.setdefault(id(counter), (counter, []))[1].extend(context_texts(ctx))
+    for counter, texts in groups.values():
+        counter.encode_many(list(dict.fromkeys(texts)))
+
+
 def audit(
     messages: Any,
     *,
@@ -339,11 +354,14 @@ def audit(
         strict=strict,
         max_message_chars=max_message_chars,
     )
+    counters = [counter or default_counter(_context_model(ctx, model)) for ctx in contexts]
+    if len(contexts) > 1:
+        _encode_together(contexts, counters)
     reports = [
         audit_context(
-            ctx, model=model, counter=counter, prices=table, cache_policy=cache_policy, rules=rules
+            ctx, model=model, counter=c, prices=table, cache_policy=cache_policy, rules=rules
         )
-        for ctx in contexts
+        for ctx, c in zip(contexts, counters, strict=True)
     ]
     source = str(messages) if isinstance(messages, (str, Path)) else contexts[0].source
     return combine(reports, source=source, fmt=contexts[0].source_format)
