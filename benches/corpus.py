@@ -118,17 +118,9 @@ def encoded_texts(contexts: Sequence[ctxtax.Context]) -> list[str]:
     a part's children) and each tool schema. The duplicate index encodes the block texts, a subset
     (`ctxtax._dupes.blocks_of`), which the counter's cache already holds by then.
     """
-    from ctxtax._counting import _part_texts, tool_schema_text
+    from ctxtax._counting import context_texts
 
-    texts: list[str] = []
-    for ctx in contexts:
-        for message in ctx.messages:
-            texts.append(message.role)
-            if message.name:
-                texts.append(message.name)
-            for part in message.parts:
-                texts.extend(_part_texts(part))
-        texts.extend(tool_schema_text(t) for t in ctx.tools)
+    texts = [t for ctx in contexts for t in context_texts(ctx)]
     return [t for t in dict.fromkeys(texts) if t]
 
 

@@ -169,13 +169,7 @@ class Auditor:
         if index is None or index.matches_prefix(ctx) < len(index.blocks):
             from ctxtax._engine import shared_options
 
-            opts = shared_options(self.rules)["duplicates"]
-            index = DuplicateIndex(
-                counter=self.counter,
-                min_tokens=int(opts.get("min_tokens", 32)),
-                near_min_tokens=int(opts.get("near_min_tokens", 64)),
-                near_threshold=float(opts.get("near_threshold", 0.8)),
-            )
+            index = DuplicateIndex.empty(self.counter, shared_options(self.rules)["duplicates"])
             self.rebuilds += 1
         index.extend(ctx)
         self._index = index

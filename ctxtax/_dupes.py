@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -175,15 +175,19 @@ class DuplicateIndex:
     @classmethod
     def build(cls, session: Session) -> DuplicateIndex:
         """The index of a session's context, with the rule options it carries."""
-        opts = session.options.get("duplicates", {})
-        index = cls(
-            counter=session.counter,
-            min_tokens=int(opts.get("min_tokens", 32)),
-            near_min_tokens=int(opts.get("near_min_tokens", 64)),
-            near_threshold=float(opts.get("near_threshold", 0.8)),
-        )
+        index = cls.empty(session.counter, session.options.get("duplicates", {}))
         index.extend(session.context)
         return index
+
+    @classmethod
+    def empty(cls, counter: TokenCounter, options: dict[str, Any]) -> DuplicateIndex:
+        """An empty index with the duplication options (``min_tokens`` and the near ones)."""
+        return cls(
+            counter=counter,
+            min_tokens=int(options.get("min_tokens", 32)),
+            near_min_tokens=int(options.get("near_min_tokens", 64)),
+            near_threshold=float(options.get("near_threshold", 0.8)),
+        )
 
     # -- growing ------------------------------------------------------------------------------
 

@@ -216,13 +216,12 @@ def classify(session: Session) -> Classified:
     return result
 
 
-def _exact_finding(
-    rule: Rule, session: Session, span: ExactSpan, message: str, **evidence: object
-) -> Finding:
+def _span_edit(session: Session, span: ExactSpan) -> Edit | None:
+    """The safe edit that replaces a repeated span with a reference to its source, if it saves
+    tokens. Text inside tool-call arguments is JSON: replacing a span of it would break it."""
     index = session.duplicates
-    loc = _span_loc(index, span.block, span.start, span.end)
-    source = _span_loc(index, span.src_block, span.src_start, span.src_start + span.tokens)
-    block = index.blocks[span.block]
+    if index.blocks[span.block].kind == "tool_call":
+        return None
     where = (
         "earlier in this part"
         if span.src_block == span.block
@@ -230,19 +229,26 @@ def _exact_finding(
     )
     replacement = f"[ctxtax: same as {where}]"
     saved = span.tokens - session.counter.count(replacement)
-    # Text inside tool-call arguments is JSON: replacing a span of it would break it.
-    edits: tuple[Edit, ...] = ()
-    if saved > 0 and block.kind != "tool_call":
-        edits = (
-            trusted(
-                Edit,
-                safety="safe",
-                action="replace_text",
-                loc=loc,
-                replacement=replacement,
-                tokens_saved=saved,
-            ),
-        )
+    if saved <= 0:
+        return None
+    return trusted(
+        Edit,
+        action="replace_text",
+        loc=_span_loc(index, span.block, span.start, span.end),
+        replacement=replacement,
+        tokens_saved=saved,
+    )
+
+
+def _exact_finding(
+    rule: Rule, session: Session, span: ExactSpan, message: str, **evidence: object
+) -> Finding:
+    index = session.duplicates
+    loc = _span_loc(index, span.block, span.start, span.end)
+    source = _span_loc(index, span.src_block, span.src_start, span.src_start + span.tokens)
+    block = index.blocks[span.block]
+    edit = _span_edit(session, span)
+    edits = (edit,) if edit is not None else ()
     return rule.finding(
         message,
         loc=loc,
@@ -376,21 +382,7 @@ class NearDuplicate(Rule):
         wasted = exact if copy.spans else round(block.tokens * (pair.shared if pair else 0.0))
         if wasted <= 0:
             return None
-        edits: list[Edit] = []
-        for span in copy.spans if block.kind != "tool_call" else ():
-            loc = _span_loc(index, span.block, span.start, span.end)
-            replacement = f"[ctxtax: same as {describe_block(index, span.src_block)} above]"
-            saved = span.tokens - session.counter.count(replacement)
-            if saved > 0:
-                edits.append(
-                    trusted(
-                        Edit,
-                        action="replace_text",
-                        loc=loc,
-                        replacement=replacement,
-                        tokens_saved=saved,
-                    )
-                )
+        edits = [e for e in (_span_edit(session, span) for span in copy.spans) if e is not None]
         loc = trusted(
             Loc,
             message=block.message,
