@@ -171,6 +171,8 @@ class DuplicateIndex:
     _offsets: dict[int, npt.NDArray[np.int64]] = field(default_factory=dict)
     _window: tuple[int, int] | None = None
     _lines_cache: dict[int, tuple[list[int], list[int]]] = field(default_factory=dict)
+    cache: dict[Any, Any] = field(default_factory=dict)
+    """What the rules derive from the index, kept while the index lives (an Auditor's)."""
 
     @classmethod
     def build(cls, session: Session) -> DuplicateIndex:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ctxtax._counting import ContextTokens, count_context, provider_for
+from ctxtax._findings import trusted
 from ctxtax._inputs import to_contexts
 from ctxtax._model import Call, Context
 from ctxtax._pairing import find_orphans
@@ -165,9 +166,10 @@ def audit_context(
         parts = []
         for part, n in zip(message.parts, tokens.part_tokens[i], strict=True):
             by_kind[part.kind] += n
-            parts.append(PartTokens(kind=part.kind, tokens=n, tool=part.tool_name))
+            parts.append(trusted(PartTokens, kind=part.kind, tokens=n, tool=part.tool_name))
         messages.append(
-            MessageTokens(
+            trusted(
+                MessageTokens,
                 index=i,
                 role=message.role,
                 tokens=int(tokens.message_tokens[i]),

@@ -171,11 +171,20 @@ def _near_copies(
 
 def classify(session: Session) -> Classified:
     """Split the visible exact spans between CTX101, CTX103 and CTX104 (cached per session)."""
-    cached = session.cache.get(_CLASSES_KEY)
-    if isinstance(cached, Classified):
-        return cached
     index = session.duplicates
     opts = session.options.get("duplicates", {})
+    # It depends on the spans and pairs found, the call windows and the options: an auditor
+    # that appended a message without a new repeat reuses it.
+    key = (
+        _CLASSES_KEY,
+        len(index.spans),
+        len(index.near),
+        session.visible_from.tobytes(),
+        tuple(sorted(opts.items())),
+    )
+    cached = index.cache.get(key)
+    if isinstance(cached, Classified):
+        return cached
     min_repeats = int(opts.get("min_repeats", 3))
     min_messages = int(opts.get("min_transcript_messages", 2))
     spans = [s for s in index.spans if _visible(session, index, s.block, s.src_block)]
@@ -212,7 +221,8 @@ def classify(session: Session) -> Classified:
     exact.sort(key=lambda s: (s.block, s.start))
     injections.sort(key=lambda item: (item[0].block, item[0].start))
     result = Classified(exact, injections, transcripts, near)
-    session.cache[_CLASSES_KEY] = result
+    index.cache = {k: v for k, v in index.cache.items() if k[0] != _CLASSES_KEY}
+    index.cache[key] = result
     return result
 
 
@@ -241,6 +251,23 @@ def _span_edit(session: Session, span: ExactSpan) -> Edit | None:
 
 
 def _exact_finding(
+    rule: Rule, session: Session, span: ExactSpan, message: str, **evidence: object
+) -> Finding:
+    index = session.duplicates
+    calls = int(session.residency[index.blocks[span.block].message])
+    key = ("finding", rule.code, span, message, tuple(sorted(evidence.items())))
+    cached = index.cache.get(key)
+    if isinstance(cached, Finding):
+        if cached.calls != calls:
+            cached = trusted(Finding, **{**cached.__dict__, "calls": calls})
+            index.cache[key] = cached
+        return cached
+    finding = _new_exact_finding(rule, session, span, message, **evidence)
+    index.cache[key] = finding
+    return finding
+
+
+def _new_exact_finding(
     rule: Rule, session: Session, span: ExactSpan, message: str, **evidence: object
 ) -> Finding:
     index = session.duplicates
