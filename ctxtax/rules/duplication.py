@@ -71,9 +71,8 @@ def _content_key(index: DuplicateIndex, span: ExactSpan) -> bytes:
 
 
 def _visible(session: Session, index: DuplicateIndex, dup_block: int, src_block: int) -> bool:
-    dup_message = index.blocks[dup_block].message
-    src_message = index.blocks[src_block].message
-    return bool(src_message >= session.visible_from[dup_message])
+    """True when the source is in the call window of the copy (not compacted away)."""
+    return index.visible(src_block, index.blocks[dup_block].window)
 
 
 def _transcript_chains(
@@ -173,15 +172,9 @@ def classify(session: Session) -> Classified:
     """Split the visible exact spans between CTX101, CTX103 and CTX104 (cached per session)."""
     index = session.duplicates
     opts = session.options.get("duplicates", {})
-    # It depends on the spans and pairs found, the call windows and the options: an auditor
-    # that appended a message without a new repeat reuses it.
-    key = (
-        _CLASSES_KEY,
-        len(index.spans),
-        len(index.near),
-        session.visible_from.tobytes(),
-        tuple(sorted(opts.items())),
-    )
+    # It depends on the spans and pairs found (with the call windows of their blocks) and the
+    # options: an auditor that appended a message without a new repeat reuses it.
+    key = (_CLASSES_KEY, len(index.spans), len(index.near), tuple(sorted(opts.items())))
     cached = index.cache.get(key)
     if isinstance(cached, Classified):
         return cached
