@@ -88,6 +88,9 @@ def _transcript_chains(
     chains: dict[int, int] = {}
     run: list[int] = []
     sources: list[int] = []
+    sizes: dict[int, int] = defaultdict(int)
+    for block in index.blocks:
+        sizes[block.message] += block.tokens
 
     def close() -> None:
         reproduced: dict[int, int] = defaultdict(int)
@@ -97,12 +100,27 @@ def _transcript_chains(
         messages = {index.blocks[b].message for b in whole}
         copies = {index.blocks[spans[p].block].message for p in run}
         distinct = len({_content_key(index, spans[p]) for p in run}) == len(run)
+        # The turns must be a contiguous stretch: every message between the first and the last
+        # source with text of its own is reproduced too. Two unrelated copies (a pasted log and
+        # a re-read file) with an unrepeated turn between them are two copies, not a transcript.
+        contiguous = bool(messages) and all(
+            m in messages or sizes.get(m, 0) < index.min_tokens
+            for m in range(min(messages), max(messages) + 1)
+        )
+        # Echoed into one message (a summary quoting the turns), or replayed turn for turn with
+        # their roles (a tool output pasted by the user is a copy, not a replayed turn).
+        echoed = len({spans[p].block for p in run}) == 1
+        replayed = all(
+            index.blocks[spans[p].block].role == index.blocks[spans[p].src_block].role for p in run
+        )
         # A chain of copies of one text (each copy the source of the next) is an injection,
         # not a run of turns: the turns of a transcript are different texts.
         if (
             len(messages) >= min_messages
             and len(whole) == len(reproduced)
             and distinct
+            and contiguous
+            and (echoed or replayed)
             and not messages & copies
         ):
             for position in run:
@@ -168,6 +186,36 @@ def _near_copies(
     return copies, members
 
 
+def _to_first_copies(spans: list[ExactSpan]) -> list[ExactSpan]:
+    """Point each span at the copy that stays: a source inside another span's copy is moved to
+    that span's own source (the matcher finds the latest earlier copy, which may be a copy)."""
+    by_block: dict[int, list[ExactSpan]] = defaultdict(list)
+    for span in spans:
+        by_block[span.block].append(span)
+    out: list[ExactSpan] = []
+    for span in spans:
+        current = span
+        for _ in range(8):  # chains are short; the bound guards against cycles
+            src_end = current.src_start + current.tokens
+            outer = next(
+                (
+                    t
+                    for t in by_block.get(current.src_block, ())
+                    if t.start <= current.src_start and src_end <= t.end and t is not current
+                ),
+                None,
+            )
+            if outer is None:
+                break
+            current = replace(
+                current,
+                src_block=outer.src_block,
+                src_start=outer.src_start + (current.src_start - outer.start),
+            )
+        out.append(current)
+    return out
+
+
 def classify(session: Session) -> Classified:
     """Split the visible exact spans between CTX101, CTX103 and CTX104 (cached per session)."""
     index = session.duplicates
@@ -180,7 +228,9 @@ def classify(session: Session) -> Classified:
         return cached
     min_repeats = int(opts.get("min_repeats", 3))
     min_messages = int(opts.get("min_transcript_messages", 2))
-    spans = [s for s in index.spans if _visible(session, index, s.block, s.src_block)]
+    spans = _to_first_copies(
+        [s for s in index.spans if _visible(session, index, s.block, s.src_block)]
+    )
     near, in_near = _near_copies(session, index, spans)
     spans = [s for s in spans if (s.block, s.start) not in in_near]
     chains = _transcript_chains(index, spans, min_messages)
