@@ -165,3 +165,9 @@ def test_missing_file_and_directory(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "No such file" in capsys.readouterr().err
     assert main(["audit", str(tmp_path)]) == 2
     assert "is a directory" in capsys.readouterr().err
+
+
+def test_a_home_relative_path_is_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "s.json").write_text(json.dumps([{"role": "user", "content": "hello"}]))
+    assert ctxtax.audit("~/s.json", model="gpt-4").total_tokens == 8

@@ -79,7 +79,7 @@ def detect(doc: Document) -> str:
 def to_document(obj: Any) -> Document:
     """A `Document` from a path, bytes, or an in-memory object."""
     if isinstance(obj, (str, Path)) and not (isinstance(obj, str) and obj.lstrip()[:1] in "{["):
-        return read_path(Path(obj))
+        return read_path(Path(obj).expanduser())
     return as_document(obj)
 
 
