@@ -8,6 +8,7 @@ exactly one of CTX101 / CTX103 / CTX104, decided once per session by `classify`.
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -188,24 +189,28 @@ def _near_copies(
 
 def _to_first_copies(spans: list[ExactSpan]) -> list[ExactSpan]:
     """Point each span at the copy that stays: a source inside another span's copy is moved to
-    that span's own source (the matcher finds the latest earlier copy, which may be a copy)."""
+    that span's own source (the matcher finds the latest earlier copy, which may be a copy).
+
+    The copies found in one block never overlap, so the copy holding a source is found by
+    bisecting that block's copies by start.
+    """
     by_block: dict[int, list[ExactSpan]] = defaultdict(list)
     for span in spans:
         by_block[span.block].append(span)
+    starts: dict[int, list[int]] = {}
+    for block, members in by_block.items():
+        members.sort(key=lambda t: t.start)
+        starts[block] = [t.start for t in members]
     out: list[ExactSpan] = []
     for span in spans:
         current = span
         for _ in range(8):  # chains are short; the bound guards against cycles
-            src_end = current.src_start + current.tokens
-            outer = next(
-                (
-                    t
-                    for t in by_block.get(current.src_block, ())
-                    if t.start <= current.src_start and src_end <= t.end and t is not current
-                ),
-                None,
-            )
-            if outer is None:
+            holders = by_block.get(current.src_block)
+            if not holders:
+                break
+            at = bisect_right(starts[current.src_block], current.src_start) - 1
+            outer = holders[at] if at >= 0 else None
+            if outer is None or current.src_start + current.tokens > outer.end or outer == current:
                 break
             current = replace(
                 current,
