@@ -151,7 +151,13 @@ class Auditor:
 
     def audit(self, messages: Any, *, tools: Any = None, system: Any = None) -> Report:
         """Audit the session as it is now; earlier work is reused where it still holds."""
+        from ctxtax._gc import paused_gc
+
         self.audits += 1
+        with paused_gc():
+            return self._audit(messages, tools, system)
+
+    def _audit(self, messages: Any, tools: Any, system: Any) -> Report:
         ctx = self._context(messages, tools, system)
         if ctx is None:
             from ctxtax._engine import audit

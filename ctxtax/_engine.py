@@ -344,10 +344,42 @@ def audit(
         A `Report`. For input holding several conversations, the report sums them and lists
         each in ``conversations``.
     """
+    from ctxtax._gc import paused_gc
     from ctxtax.rules import select_rules
 
     table = parse_prices(prices) if prices else {}
     rules = select_rules(select, ignore, rule_options)
+    with paused_gc():
+        return _audit_all(
+            messages,
+            tools=tools,
+            model=model,
+            system=system,
+            format=format,
+            counter=counter,
+            table=table,
+            cache_policy=cache_policy,
+            strict=strict,
+            max_message_chars=max_message_chars,
+            rules=rules,
+        )
+
+
+def _audit_all(
+    messages: Any,
+    *,
+    tools: Any,
+    model: str | None,
+    system: Any,
+    format: str | None,
+    counter: TokenCounter | None,
+    table: Mapping[str, Price],
+    cache_policy: CachePolicy | None,
+    strict: bool,
+    max_message_chars: int,
+    rules: Sequence[Rule],
+) -> Report:
+    """`audit` after its options are checked: read, tokenize together, audit each, combine."""
     contexts = to_contexts(
         messages,
         tools=tools,

@@ -11,7 +11,7 @@ import hashlib
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ctxtax._dupes import Block, DuplicateIndex, ExactSpan, NearPair
 from ctxtax._findings import Edit, Finding, Loc, trusted
@@ -212,10 +212,12 @@ def _to_first_copies(spans: list[ExactSpan]) -> list[ExactSpan]:
             outer = holders[at] if at >= 0 else None
             if outer is None or current.src_start + current.tokens > outer.end or outer == current:
                 break
-            current = replace(
-                current,
-                src_block=outer.src_block,
-                src_start=outer.src_start + (current.src_start - outer.start),
+            current = ExactSpan(
+                current.block,
+                current.start,
+                current.end,
+                outer.src_block,
+                outer.src_start + (current.src_start - outer.start),
             )
         out.append(current)
     return out
@@ -253,7 +255,8 @@ def classify(session: Session) -> Classified:
         messages.add(index.blocks[first.src_block].message)
         for position in members:
             # Every copy refers to the first one, the copy that stays (not to the copy before it).
-            span = replace(spans[position], src_block=first.src_block, src_start=first.src_start)
+            own = spans[position]
+            span = ExactSpan(own.block, own.start, own.end, first.src_block, first.src_start)
             block = index.blocks[span.block]
             whole_tool = (
                 block.kind in ("tool_result", "tool_call")
