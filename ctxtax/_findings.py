@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Severity = Literal["info", "warning", "error"]
 Safety = Literal["safe", "unsafe"]
-EditAction = Literal["replace_text", "drop_part", "drop_tool", "replace_result"]
+EditAction = Literal["replace_text", "drop_part", "drop_tool", "replace_tool", "replace_result"]
 
 
 class Loc(BaseModel):

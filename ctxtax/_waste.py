@@ -51,14 +51,18 @@ def measure(
     """The union of the findings' waste, and what it was billed over the session."""
     spans: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
     whole: dict[int, int] = {}
-    tools: dict[str, int] = {}
+    tools: dict[str, tuple[int, int]] = {}
     by_rule: dict[str, int] = defaultdict(int)
     for f in findings:
         by_rule[f.code] += f.tokens
         loc = f.loc
         if loc.message is None:
             if loc.tool is not None:
-                tools[loc.tool] = max(tools.get(loc.tool, 0), f.tokens)
+                # A tool schema is carried by the calls the finding names (a cold tool: those
+                # since its last use), or else by every call that sent the tools.
+                carried = f.calls if f.calls > 0 else calls_with_tools
+                old = tools.get(loc.tool, (0, 0))
+                tools[loc.tool] = (max(old[0], f.tokens), max(old[1], carried))
             continue
         if loc.part is not None and loc.token_start is not None and loc.token_end is not None:
             part_tokens = tokens.part_tokens[loc.message][loc.part]
@@ -73,9 +77,9 @@ def measure(
             by_message[message] += _union(intervals)
     for message, n in whole.items():
         by_message[message] = n
-    tool_tokens = sum(tools.values())
-    billed = (
-        sum(n * int(residency[m]) for m, n in by_message.items()) + tool_tokens * calls_with_tools
+    tool_tokens = sum(n for n, _ in tools.values())
+    billed = sum(n * int(residency[m]) for m, n in by_message.items()) + sum(
+        n * calls for n, calls in tools.values()
     )
     return Waste(
         tokens=sum(by_message.values()) + tool_tokens,
@@ -83,15 +87,14 @@ def measure(
         by_message=dict(sorted(by_message.items())),
         tools=tool_tokens,
         billed_tokens=billed,
-        cost_usd=_cost(by_message, tool_tokens, residency, calls_with_tools, policy, price),
+        cost_usd=_cost(by_message, list(tools.values()), residency, policy, price),
     )
 
 
 def _cost(
     by_message: dict[int, int],
-    tool_tokens: int,
+    tools: list[tuple[int, int]],
     residency: npt.NDArray[np.int64],
-    calls_with_tools: int,
     policy: CachePolicy,
     price: Price | None,
 ) -> float | None:
@@ -103,7 +106,7 @@ def _cost(
     later = price.input if policy == "none" else price.cache_read
     cost = 0.0
     carried = [(n, int(residency[m])) for m, n in by_message.items()]
-    carried.append((tool_tokens, calls_with_tools))
+    carried += tools
     for n, calls in carried:
         if calls <= 0 or n <= 0:
             continue

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ctxtax._dupes import DuplicateIndex
     from ctxtax._model import Call, Context
     from ctxtax._tokens import TokenCounter
+    from ctxtax._tool_uses import ToolUse
 
 SECTIONS = ("What it does", "Why it costs", "Example", "Fix", "Options")
 _CODE = re.compile(r"^CTX[1-9]\d\d$")
@@ -65,6 +66,13 @@ class Session:
 
             self.duplicate_index = DuplicateIndex.build(self)
         return self.duplicate_index
+
+    @cached_property
+    def tool_uses(self) -> list[ToolUse]:
+        """Every tool call paired with its result, in call order (see `ctxtax._tool_uses`)."""
+        from ctxtax._tool_uses import tool_uses
+
+        return tool_uses(self.context)
 
     @cached_property
     def visible_from(self) -> npt.NDArray[np.int64]:
@@ -137,6 +145,15 @@ class Rule:
         return sections
 
 
+BUILTIN_MODULES = (
+    "ctxtax.rules.duplication",
+    "ctxtax.rules.tools",
+    "ctxtax.rules.staleness",
+    "ctxtax.rules.noise",
+    "ctxtax.rules.integrity",
+)
+"""The modules holding the built-in rules, imported on first use of the registry."""
+
 _REGISTRY: dict[str, type[Rule]] = {}
 _STATE = {"loaded": False}
 
@@ -161,7 +178,7 @@ def _load() -> None:
     import importlib
     from importlib.metadata import entry_points
 
-    for module in ("ctxtax.rules.duplication",):
+    for module in BUILTIN_MODULES:
         importlib.import_module(module)
     for entry in entry_points(group="ctxtax.rules"):
         loaded = entry.load()

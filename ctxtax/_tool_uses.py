@@ -1,0 +1,102 @@
+"""The tool uses of a conversation: each call paired with its result, in order.
+
+The tool rules (which tools were called, and when), the staleness rules (the same call answered
+again, a failed call retried) and the integrity rule (a call without its result) all read this one
+table, built once per audit.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ctxtax._model import Context
+
+
+@dataclass(frozen=True, slots=True)
+class ToolUse:
+    """One tool call and, when the conversation has it, its result.
+
+    ``call`` / ``result`` are ``(message, part)`` positions (``None`` when absent: a result
+    without its call has no ``call``, a pending or orphaned call no ``result``). ``arguments`` is
+    the call's JSON text; ``args`` the parsed object, or ``None`` when it is not valid JSON.
+    """
+
+    tool_call_id: str
+    name: str | None
+    call: tuple[int, int] | None
+    result: tuple[int, int] | None
+    arguments: str
+    args: Any
+    is_error: bool
+
+    @property
+    def call_message(self) -> int | None:
+        """The message holding the call, if any."""
+        return self.call[0] if self.call else None
+
+    @property
+    def result_message(self) -> int | None:
+        """The message holding the result, if any."""
+        return self.result[0] if self.result else None
+
+    def args_key(self) -> str:
+        """The arguments in a canonical form (sorted keys), for comparing two calls."""
+        if self.args is None:
+            return self.arguments.strip()
+        return json.dumps(self.args, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _parse(arguments: str) -> Any:
+    try:
+        return json.loads(arguments) if arguments.strip() else {}
+    except ValueError:
+        return None
+
+
+def tool_uses(ctx: Context) -> list[ToolUse]:
+    """Every tool call of ``ctx`` with its result, in the order of the calls; results that answer
+    no call come last, in their own order. A call id used twice pairs each result with the latest
+    call before it."""
+    uses: list[dict[str, Any]] = []
+    open_by_id: dict[str, int] = {}
+    orphans: list[dict[str, Any]] = []
+    for i, message in enumerate(ctx.messages):
+        for j, part in enumerate(message.parts):
+            if part.kind == "tool_call" and part.tool_call_id:
+                open_by_id[part.tool_call_id] = len(uses)
+                uses.append(
+                    {
+                        "tool_call_id": part.tool_call_id,
+                        "name": part.tool_name,
+                        "call": (i, j),
+                        "result": None,
+                        "arguments": part.text,
+                        "args": _parse(part.text),
+                        "is_error": False,
+                    }
+                )
+            elif part.kind == "tool_result" and part.tool_call_id is not None:
+                at = open_by_id.pop(part.tool_call_id, None)
+                if at is None:
+                    orphans.append(
+                        {
+                            "tool_call_id": part.tool_call_id,
+                            "name": part.tool_name,
+                            "call": None,
+                            "result": (i, j),
+                            "arguments": "",
+                            "args": None,
+                            "is_error": part.is_error,
+                        }
+                    )
+                else:
+                    uses[at]["result"] = (i, j)
+                    uses[at]["is_error"] = part.is_error
+                    if uses[at]["name"] is None:
+                        uses[at]["name"] = part.tool_name
+    return [ToolUse(**u) for u in uses + orphans]
+
+
+__all__ = ["ToolUse", "tool_uses"]

@@ -1,0 +1,3 @@
+"""Noise rules (family 4): terminal control sequences, repeated log lines, inline binary, whitespace."""
+
+from __future__ import annotations
