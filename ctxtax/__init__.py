@@ -21,6 +21,7 @@ _EXPORTS: dict[str, str] = {
     "Auditor": "ctxtax._auditor",
     "Edit": "ctxtax._findings",
     "Call": "ctxtax._model",
+    "Config": "ctxtax._config",
     "ConfigError": "ctxtax.errors",
     "Context": "ctxtax._model",
     "CtxtaxError": "ctxtax.errors",
@@ -44,6 +45,7 @@ _EXPORTS: dict[str, str] = {
     "Usage": "ctxtax._model",
     "audit": "ctxtax._engine",
     "load": "ctxtax._load",
+    "load_config": "ctxtax._config",
     "load_all": "ctxtax._load",
     "write": "ctxtax._load",
 }
@@ -54,6 +56,7 @@ __all__ = [
     "Accuracy",
     "Auditor",
     "Call",
+    "Config",
     "ConfigError",
     "Context",
     "CtxtaxError",
@@ -78,6 +81,7 @@ __all__ = [
     "audit",
     "load",
     "load_all",
+    "load_config",
     "write",
 ]
 
@@ -97,6 +101,8 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from ctxtax._auditor import Auditor as Auditor
+    from ctxtax._config import Config as Config
+    from ctxtax._config import load_config as load_config
     from ctxtax._engine import audit as audit
     from ctxtax._findings import Edit as Edit
     from ctxtax._findings import Finding as Finding

@@ -1,4 +1,5 @@
-"""The ``ctxtax`` command line. ``main(argv=None) -> int``: 0 ok, 2 usage or input error.
+"""The ``ctxtax`` command line. ``main(argv=None) -> int``: 0 ok, 1 findings at ``--fail-on``,
+2 usage, configuration or input error.
 
 An input error prints one line (``ctxtax: error: <where>: <what>``) and exits 2; nothing is ever
 written over an input file. An unexpected internal error also prints one line (and exits 3), with
@@ -13,9 +14,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ctxtax import __version__
-from ctxtax.errors import CtxtaxError
+from ctxtax.errors import ConfigError, CtxtaxError
+
+if TYPE_CHECKING:
+    from ctxtax._config import Config
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -60,14 +65,48 @@ def _parser() -> argparse.ArgumentParser:
         type=_codes,
         help="rules to run: codes or prefixes, comma separated (CTX1,CTX201)",
     )
-    audit.add_argument("--ignore", type=_codes, help="rules not to run: codes or prefixes")
+    audit.add_argument(
+        "--ignore", type=_codes, help="rules not to run: codes or prefixes (added to the config's)"
+    )
+    audit.add_argument(
+        "--config",
+        type=Path,
+        help="configuration file (ctxtax.toml or pyproject.toml); default: the nearest one",
+    )
+    audit.add_argument("--isolated", action="store_true", help="ignore every configuration file")
+    audit.add_argument(
+        "--fail-on",
+        choices=("never", "warning", "error"),
+        default="never",
+        help="exit 1 when a finding of this severity or worse is found (default: never)",
+    )
+
+    rules = commands.add_parser("rules", help="list every rule")
+    rules.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+
+    explain = commands.add_parser("explain", help="print a rule's documentation")
+    explain.add_argument("rule", metavar="CODE", help="a rule code (CTX201) or name (idle-tool)")
     return parser
+
+
+_SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
+
+
+def _config(args: argparse.Namespace) -> Config:
+    from ctxtax._config import Config, load_config
+
+    if args.isolated:
+        return Config()
+    if args.config is not None:
+        return load_config(args.config)
+    return load_config(start=args.paths[0] if args.paths else ".")
 
 
 def _audit(args: argparse.Namespace) -> int:
     from ctxtax._engine import audit
     from ctxtax._pricing import load_prices
 
+    config = _config(args)
     prices = load_prices(args.prices) if args.prices else None
     reports = [
         audit(
@@ -78,19 +117,71 @@ def _audit(args: argparse.Namespace) -> int:
             strict=not args.no_strict,
             select=args.select,
             ignore=args.ignore,
+            config=config,
         )
         for path in args.paths
     ]
     if args.format == "json":
         data = [r.to_dict() for r in reports]
         print(json.dumps(data[0] if len(data) == 1 else data, indent=2, ensure_ascii=False))
-        return EXIT_OK
-    from ctxtax._render import render_text
+    else:
+        from ctxtax._render import render_text
 
-    color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    for report in reports:
-        sys.stdout.write(render_text(report, color=color, top=args.top))
+        color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        for report in reports:
+            sys.stdout.write(render_text(report, color=color, top=args.top))
+    if args.fail_on != "never":
+        bar = _SEVERITY_RANK[args.fail_on]
+        if any(_SEVERITY_RANK[f.severity] >= bar for r in reports for f in r.findings):
+            return EXIT_FINDINGS
     return EXIT_OK
+
+
+def _rules(args: argparse.Namespace) -> int:
+    from ctxtax.rules import all_rules
+
+    rows = [
+        {
+            "code": code,
+            "name": rule.name,
+            "severity": rule.severity,
+            "summary": (rule.__doc__ or "").strip().splitlines()[0] if rule.__doc__ else "",
+            "options": sorted(rule.Options.model_fields),
+        }
+        for code, rule in all_rules().items()
+    ]
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    width = max(len(r["name"]) for r in rows)
+    for row in rows:
+        print(f"{row['code']}  {row['name']:<{width}}  {row['severity']:<7}  {row['summary']}")
+    return EXIT_OK
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from ctxtax.rules import all_rules
+
+    rules = all_rules()
+    wanted = args.rule.strip()
+    rule = rules.get(wanted.upper()) or next(
+        (r for r in rules.values() if r.name == wanted.lower()), None
+    )
+    if rule is None:
+        raise ConfigError(f"unknown rule {wanted!r}; `ctxtax rules` lists them")
+    summary = (rule.__doc__ or "").strip().splitlines()[0]
+    out = [f"{rule.code} {rule.name} ({rule.severity})", "", summary]
+    for heading, text in rule.documentation().items():
+        out += ["", f"{heading}:", *("    " + line if line else "" for line in _dedent(text))]
+    print("\n".join(out))
+    return EXIT_OK
+
+
+def _dedent(text: str) -> list[str]:
+    import textwrap
+
+    first, _, rest = text.partition("\n")
+    return [first.strip(), *textwrap.dedent(rest).splitlines()] if rest else [first.strip()]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -99,6 +190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         if args.command == "audit":
             return _audit(args)
+        if args.command == "rules":
+            return _rules(args)
+        if args.command == "explain":
+            return _explain(args)
     except CtxtaxError as exc:
         print(f"ctxtax: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

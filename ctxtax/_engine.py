@@ -34,6 +34,7 @@ from ctxtax._tokens import TokenCounter, default_counter, tokenizer_exact
 from ctxtax._waste import measure
 
 if TYPE_CHECKING:
+    from ctxtax._config import Config
     from ctxtax._dupes import DuplicateIndex
     from ctxtax.rules.base import Rule
 
@@ -319,6 +320,7 @@ def audit(
     select: Iterable[str] | None = None,
     ignore: Iterable[str] | None = None,
     rule_options: Mapping[str, Mapping[str, Any]] | None = None,
+    config: Config | None = None,
 ) -> Report:
     """Count, price and report the tokens of a session, and find its waste.
 
@@ -339,6 +341,8 @@ def audit(
         select: rule codes or prefixes to run (``["CTX1"]``); all rules by default.
         ignore: rule codes or prefixes not to run.
         rule_options: options per rule code, e.g. ``{"CTX101": {"min_tokens": 64}}``.
+        config: a `Config` (see `ctxtax.load_config`): its ``select`` applies when ``select`` is
+            not given, its ``ignore`` and rule options add to these, its model is the default.
 
     Returns:
         A `Report`. For input holding several conversations, the report sums them and lists
@@ -347,6 +351,11 @@ def audit(
     from ctxtax._gc import paused_gc
     from ctxtax.rules import select_rules
 
+    if config is not None:
+        select = select if select is not None else config.select
+        ignore = [*config.ignore, *(ignore or [])]
+        rule_options = {**config.rules, **(rule_options or {})}
+        model = model or config.model
     table = parse_prices(prices) if prices else {}
     rules = select_rules(select, ignore, rule_options)
     with paused_gc():

@@ -17,6 +17,7 @@ def test_all_is_sorted_and_pinned() -> None:
         "Accuracy",
         "Auditor",
         "Call",
+        "Config",
         "ConfigError",
         "Context",
         "CtxtaxError",
@@ -41,6 +42,7 @@ def test_all_is_sorted_and_pinned() -> None:
         "audit",
         "load",
         "load_all",
+        "load_config",
         "write",
     ]
 

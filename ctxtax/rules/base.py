@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ctxtax._findings import Finding, Severity, trusted
 from ctxtax.errors import ConfigError
@@ -106,7 +106,15 @@ class Rule:
         else:
             try:
                 self.options = self.Options(**(options or {}))
-            except Exception as exc:
+            except ValidationError as exc:
+                error = exc.errors()[0]
+                key = ".".join(str(p) for p in error["loc"]) or "options"
+                known = ", ".join(self.Options.model_fields) or "none"
+                raise ConfigError(
+                    f"options of {self.code} ({self.name}): {key}: {error['msg']} "
+                    f"(its options: {known})"
+                ) from None
+            except TypeError as exc:
                 raise ConfigError(f"options of {self.code} ({self.name}): {exc}") from None
 
     def check(self, session: Session) -> Iterator[Finding]:

@@ -187,9 +187,14 @@ def _near_copies(
     return copies, members
 
 
-def _to_first_copies(spans: list[ExactSpan]) -> list[ExactSpan]:
+def _to_first_copies(spans: list[ExactSpan], min_tokens: int) -> list[ExactSpan]:
     """Point each span at the copy that stays: a source inside another span's copy is moved to
     that span's own source (the matcher finds the latest earlier copy, which may be a copy).
+
+    A source may stick out of that copy by a few tokens at its edges, where the text next to two
+    copies of a boilerplate happens to agree (``"Log it.\\n<reminder>"`` and ``"Ship it.\\n
+    <reminder>"`` share `` it.\\n``): the span is clipped to the copy when what sticks out is
+    shorter than ``min_tokens``, too short to report on its own.
 
     The copies found in one block never overlap, so the copy holding a source is found by
     bisecting that block's copies by start.
@@ -208,19 +213,51 @@ def _to_first_copies(spans: list[ExactSpan]) -> list[ExactSpan]:
             holders = by_block.get(current.src_block)
             if not holders:
                 break
-            at = bisect_right(starts[current.src_block], current.src_start) - 1
+            src_end = current.src_start + current.tokens
+            at = bisect_right(starts[current.src_block], src_end - 1) - 1
             outer = holders[at] if at >= 0 else None
-            if outer is None or current.src_start + current.tokens > outer.end or outer == current:
+            if outer is None or outer == current:
                 break
+            lo, hi = max(current.src_start, outer.start), min(src_end, outer.end)
+            if hi - lo < min_tokens or current.tokens - (hi - lo) >= min_tokens:
+                break
+            shift = lo - current.src_start
             current = ExactSpan(
                 current.block,
-                current.start,
-                current.end,
+                current.start + shift,
+                current.start + shift + (hi - lo),
                 outer.src_block,
-                outer.src_start + (current.src_start - outer.start),
+                outer.src_start + (lo - outer.start),
             )
         out.append(current)
     return out
+
+
+def _source_groups(spans: list[ExactSpan]) -> list[list[int]]:
+    """Positions of the spans that copy the same text: the same source block, with source ranges
+    that overlap by most of the shorter one (copies of one boilerplate can differ by a token at
+    their edges, so equal token content would split them)."""
+    by_source: dict[int, list[int]] = defaultdict(list)
+    for position, span in enumerate(spans):
+        by_source[span.src_block].append(position)
+    groups: list[list[int]] = []
+    for positions in by_source.values():
+        positions.sort(key=lambda p: (spans[p].src_start, -spans[p].tokens))
+        current: list[int] = []
+        lo = hi = 0
+        for p in positions:
+            a, b = spans[p].src_start, spans[p].src_start + spans[p].tokens
+            if current and min(b, hi) - max(a, lo) >= 0.8 * min(b - a, hi - lo):
+                lo, hi = min(lo, a), max(hi, b)
+                current.append(p)
+                continue
+            if current:
+                groups.append(sorted(current))
+            current, lo, hi = [p], a, b
+        if current:
+            groups.append(sorted(current))
+    groups.sort(key=lambda g: g[0])
+    return groups
 
 
 def classify(session: Session) -> Classified:
@@ -236,27 +273,25 @@ def classify(session: Session) -> Classified:
     min_repeats = int(opts.get("min_repeats", 3))
     min_messages = int(opts.get("min_transcript_messages", 2))
     spans = _to_first_copies(
-        [s for s in index.spans if _visible(session, index, s.block, s.src_block)]
+        [s for s in index.spans if _visible(session, index, s.block, s.src_block)],
+        index.min_tokens,
     )
     near, in_near = _near_copies(session, index, spans)
     spans = [s for s in spans if (s.block, s.start) not in in_near]
     chains = _transcript_chains(index, spans, min_messages)
-    groups: dict[bytes, list[int]] = defaultdict(list)
-    for position, span in enumerate(spans):
-        if position not in chains:
-            groups[_content_key(index, span)].append(position)
+    free = [position for position in range(len(spans)) if position not in chains]
+    groups = [[free[i] for i in g] for g in _source_groups([spans[p] for p in free])]
     exact: list[ExactSpan] = []
     injections: list[tuple[ExactSpan, int]] = []
     transcripts = [(spans[p], n) for p, n in sorted(chains.items())]
-    for members in groups.values():
+    for members in groups:
         copies = len(members) + 1
         messages = {index.blocks[spans[p].block].message for p in members}
         first = spans[members[0]]
         messages.add(index.blocks[first.src_block].message)
         for position in members:
-            # Every copy refers to the first one, the copy that stays (not to the copy before it).
-            own = spans[position]
-            span = ExactSpan(own.block, own.start, own.end, first.src_block, first.src_start)
+            # Every copy already refers to the first one, the copy that stays.
+            span = spans[position]
             block = index.blocks[span.block]
             whole_tool = (
                 block.kind in ("tool_result", "tool_call")
