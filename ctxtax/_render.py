@@ -99,6 +99,7 @@ def render_text(report: Report, *, width: int = 100, color: bool = False, top: i
         f"billed input: {report.bill.billed_input_tokens:,} tokens over {report.bill.calls:,} calls"
         f" · prices: {price} ({report.bill.prices_date})"
     )
+    _render_errors(console, report, top)
     if report.findings or report.wasted_tokens:
         _render_waste(console, report, top)
     elif not report.conversations:
@@ -106,6 +107,21 @@ def render_text(report: Report, *, width: int = 100, color: bool = False, top: i
     for note in report.notes:
         console.print(f"note: {note}")
     return out.getvalue()
+
+
+def _render_errors(console: Any, report: Report, top: int) -> None:
+    """Findings of severity error (the provider would reject the request), before the waste."""
+    located = [(c.title or "", f) for c in report.conversations for f in c.findings]
+    located = located or [("", f) for f in report.findings]
+    errors = [(title, f) for title, f in located if f.severity == "error"]
+    if not errors:
+        return
+    console.print(f"[bold red]{len(errors):,} error(s)[/bold red]: the provider would reject it")
+    for title, f in errors[:top]:
+        where = f"{title}: {f.loc.describe()}" if title else f.loc.describe()
+        console.print(f"  [red]{f.code}[/red] {where}: {f.message}", highlight=False)
+    if len(errors) > top:
+        console.print(f"  ... and {len(errors) - top:,} more")
 
 
 def _render_waste(console: Any, report: Report, top: int) -> None:
@@ -136,6 +152,7 @@ def _render_waste(console: Any, report: Report, top: int) -> None:
     console.print(rules)
     located = [(c.title or "", f) for c in report.conversations for f in c.findings]
     located = located or [("", f) for f in report.findings]
+    located = [(title, f) for title, f in located if f.tokens > 0]
     worst = sorted(located, key=lambda item: -item[1].tokens * max(item[1].calls, 1))[:top]
     table = Table(title=f"Top {len(worst)} findings by billed tokens", title_justify="left")
     for col in ("code", "where", "tokens", "calls", "what"):
