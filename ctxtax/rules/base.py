@@ -168,6 +168,7 @@ _STATE = {"loaded": False}
 
 def register(rule: type[Rule]) -> type[Rule]:
     """Class decorator: add ``rule`` to the registry (its code must be new and well formed)."""
+    _load()  # the built-in rules first, so a pack cannot take their codes
     if not _CODE.match(getattr(rule, "code", "")):
         raise ConfigError(f"rule {rule.__name__}: code must look like CTX123")
     if not _NAME.match(getattr(rule, "name", "")):
