@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 """Who speaks. ``tool`` is an OpenAI-style tool message; Anthropic puts results in ``user``."""
@@ -164,6 +164,20 @@ class Context(_Frozen):
     request: bool = False
     meta: dict[str, Any] = Field(default_factory=dict)
     raw: Any = Field(default=None, exclude=True, repr=False)
+
+    @model_validator(mode="after")
+    def _calls_inside(self) -> Context:
+        """A recorded call must read messages the context has."""
+        n = len(self.messages)
+        for i, call in enumerate(self.calls or ()):
+            if not 0 <= call.start <= call.end <= n or not 0 <= call.head <= n:
+                raise ValueError(
+                    f"calls[{i}] reads messages[{call.start}:{call.end}] (head {call.head}), "
+                    f"but the context has {n} messages"
+                )
+            if call.output is not None and not 0 <= call.output < n:
+                raise ValueError(f"calls[{i}].output is {call.output}, outside {n} messages")
+        return self
 
     def model_calls(self) -> tuple[Call, ...]:
         """The calls that read this context.

@@ -60,9 +60,11 @@ def measure(
             if loc.tool is not None:
                 # A tool schema is carried by the calls the finding names (a cold tool: those
                 # since its last use), or else by every call that sent the tools.
+                # Several findings on one tool (cold and bloated) overlap: the costliest counts.
                 carried = f.calls if f.calls > 0 else calls_with_tools
                 old = tools.get(loc.tool, (0, 0))
-                tools[loc.tool] = (max(old[0], f.tokens), max(old[1], carried))
+                if f.tokens * carried > old[0] * old[1]:
+                    tools[loc.tool] = (f.tokens, carried)
             continue
         if loc.part is not None and loc.token_start is not None and loc.token_end is not None:
             part_tokens = tokens.part_tokens[loc.message][loc.part]

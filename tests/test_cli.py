@@ -108,7 +108,8 @@ def test_select_and_ignore_flags(tmp_path: Path, capsys: pytest.CaptureFixture[s
     )
     assert main(["audit", str(session), "--format", "json", "--select", "CTX1"]) == 0
     assert [f["code"] for f in json.loads(capsys.readouterr().out)["findings"]] == ["CTX101"]
-    assert main(["audit", str(session), "--format", "json", "--ignore", "CTX101,CTX102"]) == 0
+    args = ["--select", "CTX1", "--ignore", "CTX101,CTX102"]
+    assert main(["audit", str(session), "--format", "json", *args]) == 0
     assert json.loads(capsys.readouterr().out)["findings"] == []
     assert main(["audit", str(session), "--select", "CTX777"]) == 2
     assert "unknown rule code 'CTX777'" in capsys.readouterr().err

@@ -43,6 +43,12 @@ def tool_turn(cid: str, name: str, args: dict[str, Any], output: str) -> list[di
     ]
 
 
+def audit(messages: Any, **options: Any) -> ctxtax.Report:
+    """`ctxtax.audit` with only the duplication rules (the others have their own tests)."""
+    options.setdefault("select", ["CTX1"])
+    return ctxtax.audit(messages, **options)
+
+
 def codes(report: ctxtax.Report) -> list[str]:
     return [f.code for f in report.findings]
 
@@ -60,7 +66,7 @@ def test_file_read_twice_is_an_exact_copy(impl: str) -> None:
         *tool_turn("call_2", "read_file", {"path": "app.py"}, FILE),
         {"role": "assistant", "content": "Done."},
     ]
-    report = ctxtax.audit(messages, model="gpt-4")
+    report = audit(messages, model="gpt-4")
     [finding] = [f for f in report.findings if f.code == "CTX101"]
     assert finding.loc.message == 4 and finding.loc.part == 0
     assert finding.source is not None and finding.source.message == 2
@@ -85,7 +91,7 @@ def test_tool_output_pasted_into_a_user_message_is_a_span(impl: str) -> None:
         {"role": "assistant", "content": "The workers look healthy."},
         {"role": "user", "content": pasted},
     ]
-    report = ctxtax.audit(messages, model="gpt-4")
+    report = audit(messages, model="gpt-4")
     [finding] = [f for f in report.findings if f.code == "CTX101"]
     assert finding.loc.message == 4
     assert finding.evidence["whole_part"] is False
@@ -105,7 +111,7 @@ def test_near_copy_after_a_small_edit(impl: str) -> None:
         *tool_turn("call_2", "edit_file", {"path": "app.py"}, "ok"),
         *tool_turn("call_3", "read_file", {"path": "app.py"}, edited),
     ]
-    report = ctxtax.audit(messages, model="gpt-4")
+    report = audit(messages, model="gpt-4")
     near = [f for f in report.findings if f.code == "CTX102"]
     assert len(near) == 1
     finding = near[0]
@@ -128,7 +134,7 @@ def test_the_same_log_with_other_timestamps_is_a_near_copy(impl: str) -> None:
         *tool_turn("call_1", "run_shell", {"command": "tail worker.log"}, LOG),
         *tool_turn("call_2", "run_shell", {"command": "tail worker.log"}, later),
     ]
-    report = ctxtax.audit(messages, model="gpt-4")
+    report = audit(messages, model="gpt-4")
     [finding] = [f for f in report.findings if f.code == "CTX102"]
     assert finding.similarity == 1.0  # numbers folded: only timestamps differ
     assert finding.loc.message == 4
@@ -141,7 +147,7 @@ def test_repeated_injection(impl: str) -> None:
             {"role": "user", "content": f"Step {i}: please continue with task {i}.\n\n{REMINDER}"}
         )
         messages.append({"role": "assistant", "content": f"Working on step {i}."})
-    report = ctxtax.audit(messages, model="gpt-4")
+    report = audit(messages, model="gpt-4")
     injected = [f for f in report.findings if f.code == "CTX103"]
     assert [f.loc.message for f in injected] == [2, 4, 6]
     assert all(f.evidence["copies"] == 4 for f in injected)
@@ -175,7 +181,7 @@ def test_duplicated_transcript(impl: str) -> None:
     summary = "Summary of the conversation so far:\n\n" + "\n\n".join(
         str(t["content"]) for t in turns
     )
-    report = ctxtax.audit([*turns, {"role": "user", "content": summary}], model="gpt-4")
+    report = audit([*turns, {"role": "user", "content": summary}], model="gpt-4")
     transcript = [f for f in report.findings if f.code == "CTX104"]
     assert len(transcript) == 4
     assert [f.source.message for f in transcript if f.source] == [0, 1, 2, 3]
@@ -189,7 +195,7 @@ def test_short_repeats_are_not_reported(impl: str) -> None:
         {"role": "assistant", "content": "ok"},
         {"role": "user", "content": short},
     ]
-    assert ctxtax.audit(messages, model="gpt-4").findings == []
+    assert audit(messages, model="gpt-4").findings == []
 
 
 def test_min_tokens_option() -> None:
@@ -198,11 +204,11 @@ def test_min_tokens_option() -> None:
         *tool_turn("call_1", "read_file", {"path": "app.py"}, FILE),
         *tool_turn("call_2", "read_file", {"path": "app.py"}, FILE),
     ]
-    tokens = ctxtax.audit(messages, model="gpt-4").messages[4].parts[0].tokens
-    big = ctxtax.audit(messages, model="gpt-4", rule_options={"CTX101": {"min_tokens": tokens + 1}})
+    tokens = audit(messages, model="gpt-4").messages[4].parts[0].tokens
+    big = audit(messages, model="gpt-4", rule_options={"CTX101": {"min_tokens": tokens + 1}})
     assert "CTX101" not in codes(big)
     with pytest.raises(ctxtax.ConfigError, match="CTX101"):
-        ctxtax.audit(messages, rule_options={"CTX101": {"min_tokns": 3}})
+        audit(messages, rule_options={"CTX101": {"min_tokns": 3}})
 
 
 def test_select_and_ignore() -> None:
@@ -211,10 +217,10 @@ def test_select_and_ignore() -> None:
         {"role": "assistant", "content": "ok"},
         {"role": "user", "content": FILE},
     ]
-    assert codes(ctxtax.audit(messages, select=["CTX1"])) == ["CTX101"]
-    assert codes(ctxtax.audit(messages, ignore=["CTX101"])) == []
+    assert codes(audit(messages, select=["CTX1"])) == ["CTX101"]
+    assert codes(audit(messages, ignore=["CTX101"])) == []
     with pytest.raises(ctxtax.ConfigError, match="unknown rule code 'CTX999'"):
-        ctxtax.audit(messages, select=["CTX999"])
+        audit(messages, select=["CTX999"])
 
 
 def test_a_copy_of_text_compacted_away_is_not_a_duplicate() -> None:
@@ -230,8 +236,8 @@ def test_a_copy_of_text_compacted_away_is_not_a_duplicate() -> None:
     visible = ctx.model_copy(
         update={"calls": (Call(start=0, end=1, output=1), Call(start=2, end=4, output=4))}
     )
-    assert [f.code for f in ctxtax.audit(ctx).findings] == ["CTX101"]
-    assert ctxtax.audit(visible).findings == []
+    assert [f.code for f in audit(ctx).findings] == ["CTX101"]
+    assert audit(visible).findings == []
 
 
 def test_waste_is_counted_once_across_rules() -> None:
@@ -272,7 +278,7 @@ def test_waste_cost_follows_the_calls_that_carry_it() -> None:
         {"role": "user", "content": "And?"},
         {"role": "assistant", "content": "Done."},
     ]
-    report = ctxtax.audit(messages, model="claude-sonnet-4-5")
+    report = audit(messages, model="claude-sonnet-4-5")
     [finding] = report.findings
     assert finding.calls == 2  # the copy is in the prompt of the last two calls
     assert report.waste_billed_tokens == finding.tokens * 2
@@ -292,14 +298,14 @@ def test_both_implementations_find_the_same(monkeypatch: pytest.MonkeyPatch) -> 
     found = {}
     for impl in ("python", "numba"):
         monkeypatch.setenv("CTXTAX_IMPL", impl)
-        found[impl] = [f.model_dump() for f in ctxtax.audit(messages, model="gpt-4").findings]
+        found[impl] = [f.model_dump() for f in audit(messages, model="gpt-4").findings]
     assert found["python"] == found["numba"]
     assert {f["code"] for f in found["python"]} == {"CTX101", "CTX102", "CTX103"}
 
 
 def test_auditor_on_a_growing_session_matches_a_full_audit() -> None:
     history: list[dict[str, Any]] = [{"role": "system", "content": "You are a coding agent."}]
-    auditor = ctxtax.Auditor(model="gpt-4")
+    auditor = ctxtax.Auditor(model="gpt-4", select=["CTX1"])
     steps = [
         tool_turn("c1", "read_file", {"path": "app.py"}, FILE),
         tool_turn("c2", "run_shell", {"command": "tail log"}, LOG),
@@ -310,14 +316,14 @@ def test_auditor_on_a_growing_session_matches_a_full_audit() -> None:
     for step in steps:
         history.extend(step)
         incremental = auditor.audit(history)
-        full = ctxtax.audit(list(history), model="gpt-4")
+        full = audit(list(history), model="gpt-4")
         assert incremental.model_dump() == full.model_dump()
     assert auditor.rebuilds == 1 and auditor.audits == len(steps)
     # an edit in the middle rebuilds the index, and the result is still right
     history[2] = {**history[2], "content": "changed"}
     assert (
         auditor.audit(history).model_dump()
-        == ctxtax.audit(list(history), model="gpt-4").model_dump()
+        == audit(list(history), model="gpt-4").model_dump()
     )
     assert auditor.rebuilds == 2
 
@@ -328,7 +334,7 @@ def test_findings_are_in_the_json_report(tmp_path: Any) -> None:
         {"role": "assistant", "content": "ok"},
         {"role": "user", "content": FILE},
     ]
-    data = ctxtax.audit(messages, model="gpt-4").to_dict()
+    data = audit(messages, model="gpt-4").to_dict()
     [finding] = data["findings"]
     assert finding["code"] == "CTX101" and finding["source"]["message"] == 0
     assert finding["edits"][0]["safety"] == "safe"
@@ -351,4 +357,4 @@ def test_every_rule_has_its_documentation() -> None:
 
 def test_context_object_in_report_keeps_working() -> None:
     ctx = Context(messages=ctxtax.load([{"role": "user", "content": "hi"}]).messages)
-    assert ctxtax.audit(ctx).findings == []
+    assert audit(ctx).findings == []
