@@ -28,15 +28,32 @@ class Waste:
     cost_usd: float | None
 
 
-def _union(intervals: list[tuple[int, int]]) -> int:
-    total = 0
-    end = -1
+def _merge(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
     for a, b in sorted(intervals):
-        if b <= end:
-            continue
-        total += b - max(a, end)
-        end = b
-    return total
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def _overlap(a: int, b: int, merged: list[tuple[int, int]]) -> int:
+    return sum(max(0, min(b, hi) - max(a, lo)) for lo, hi in merged)
+
+
+def _part_waste(
+    full: list[tuple[int, int]], partial: list[tuple[int, int, int]], part_tokens: int
+) -> int:
+    """Waste in one part: the union of the spans that are waste whole (a duplicate), plus, for
+    a finding whose fix saves less than its span (noise: the visible text stays), its saving
+    scaled by how much of its span no whole-waste span already covers."""
+    merged = _merge(full)
+    total = sum(b - a for a, b in merged)
+    for a, b, saved in partial:
+        outside = 1 - _overlap(a, b, merged) / (b - a)
+        total += round(saved * outside)
+    return min(total, part_tokens)
 
 
 def measure(
@@ -49,15 +66,16 @@ def measure(
     price: Price | None,
 ) -> Waste:
     """The union of the findings' waste, and what it was billed over the session."""
-    spans: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
-    whole: dict[int, int] = {}
+    full: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
+    partial: dict[tuple[int, int], list[tuple[int, int, int]]] = defaultdict(list)
+    loose: dict[int, int] = {}
     tools: dict[str, tuple[int, int]] = {}
     by_rule: dict[str, int] = defaultdict(int)
     for f in findings:
         by_rule[f.code] += f.tokens
         loc = f.loc
         if loc.message is None:
-            if loc.tool is not None:
+            if loc.tool is not None and f.tokens > 0:
                 # A tool schema is carried by the calls the finding names (a cold tool: those
                 # since its last use), or else by every call that sent the tools.
                 # Several findings on one tool (cold and bloated) overlap: the costliest counts.
@@ -66,19 +84,28 @@ def measure(
                 if f.tokens * carried > old[0] * old[1]:
                     tools[loc.tool] = (f.tokens, carried)
             continue
+        if f.tokens <= 0:
+            continue  # a finding about breakage, not waste (CTX901)
         if loc.part is not None and loc.token_start is not None and loc.token_end is not None:
             part_tokens = tokens.part_tokens[loc.message][loc.part]
-            spans[(loc.message, loc.part)].append(
-                (loc.token_start, min(loc.token_end, part_tokens))
-            )
+            a, b = loc.token_start, min(loc.token_end, part_tokens)
+            if b <= a:
+                continue
+            if f.tokens >= b - a:
+                full[(loc.message, loc.part)].append((a, b))
+            else:
+                partial[(loc.message, loc.part)].append((a, b, f.tokens))
         else:
-            whole[loc.message] = int(tokens.message_tokens[loc.message])
+            n = min(f.tokens, int(tokens.message_tokens[loc.message]))
+            loose[loc.message] = max(loose.get(loc.message, 0), n)
     by_message: dict[int, int] = defaultdict(int)
-    for (message, _), intervals in spans.items():
-        if message not in whole:
-            by_message[message] += _union(intervals)
-    for message, n in whole.items():
-        by_message[message] = n
+    for key in full.keys() | partial.keys():
+        message, part = key
+        by_message[message] += _part_waste(
+            full.get(key, []), partial.get(key, []), tokens.part_tokens[message][part]
+        )
+    for message, n in loose.items():
+        by_message[message] = max(by_message[message], n)
     tool_tokens = sum(n for n, _ in tools.values())
     billed = sum(n * int(residency[m]) for m, n in by_message.items()) + sum(
         n * calls for n, calls in tools.values()
