@@ -321,10 +321,7 @@ def test_auditor_on_a_growing_session_matches_a_full_audit() -> None:
     assert auditor.rebuilds == 1 and auditor.audits == len(steps)
     # an edit in the middle rebuilds the index, and the result is still right
     history[2] = {**history[2], "content": "changed"}
-    assert (
-        auditor.audit(history).model_dump()
-        == audit(list(history), model="gpt-4").model_dump()
-    )
+    assert auditor.audit(history).model_dump() == audit(list(history), model="gpt-4").model_dump()
     assert auditor.rebuilds == 2
 
 

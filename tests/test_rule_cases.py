@@ -77,12 +77,15 @@ def _matches(expected: Any, actual: Any, where: str) -> list[str]:
         return []
     if isinstance(expected, str) and (m := _COMPARE.match(expected)):
         op, bound = m.group(1), float(m.group(2))
-        ok = isinstance(actual, (int, float)) and {
-            ">": actual > bound,
-            ">=": actual >= bound,
-            "<": actual < bound,
-            "<=": actual <= bound,
-        }[op]
+        ok = (
+            isinstance(actual, (int, float))
+            and {
+                ">": actual > bound,
+                ">=": actual >= bound,
+                "<": actual < bound,
+                "<=": actual <= bound,
+            }[op]
+        )
         return [] if ok else [f"{where}: {actual!r} is not {expected}"]
     if expected != actual:
         return [f"{where}: expected {expected!r}, got {actual!r}"]
