@@ -31,6 +31,7 @@ _EXPORTS: dict[str, str] = {
     "InputError": "ctxtax.errors",
     "Loc": "ctxtax._findings",
     "Message": "ctxtax._model",
+    "Optimized": "ctxtax._optimize",
     "MessageError": "ctxtax.errors",
     "PRICES": "ctxtax._pricing",
     "PRICES_DATE": "ctxtax._pricing",
@@ -46,6 +47,8 @@ _EXPORTS: dict[str, str] = {
     "audit": "ctxtax._engine",
     "load": "ctxtax._load",
     "load_config": "ctxtax._config",
+    "optimize": "ctxtax._optimize",
+    "revert": "ctxtax._optimize",
     "load_all": "ctxtax._load",
     "write": "ctxtax._load",
 }
@@ -68,6 +71,7 @@ __all__ = [
     "Loc",
     "Message",
     "MessageError",
+    "Optimized",
     "PairingError",
     "ParseError",
     "Part",
@@ -82,6 +86,8 @@ __all__ = [
     "load",
     "load_all",
     "load_config",
+    "optimize",
+    "revert",
     "write",
 ]
 
@@ -117,6 +123,9 @@ if TYPE_CHECKING:
     from ctxtax._model import Part as Part
     from ctxtax._model import ToolSpec as ToolSpec
     from ctxtax._model import Usage as Usage
+    from ctxtax._optimize import Optimized as Optimized
+    from ctxtax._optimize import optimize as optimize
+    from ctxtax._optimize import revert as revert
     from ctxtax._pricing import PRICES as PRICES
     from ctxtax._pricing import PRICES_DATE as PRICES_DATE
     from ctxtax._pricing import Price as Price

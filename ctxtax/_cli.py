@@ -81,6 +81,41 @@ def _parser() -> argparse.ArgumentParser:
         help="exit 1 when a finding of this severity or worse is found (default: never)",
     )
 
+    opt = commands.add_parser(
+        "optimize", help="write a session without its waste (safe edits unless --unsafe)"
+    )
+    opt.add_argument("input", type=Path, metavar="IN", help="a session or request file")
+    opt.add_argument("-o", "--output", type=Path, help="write here (default: standard output)")
+    opt.add_argument(
+        "--in-place", action="store_true", help="write over IN (never done unless asked)"
+    )
+    opt.add_argument("--unsafe", action="store_true", help="also make lossy edits")
+    opt.add_argument(
+        "--to",
+        choices=("same", "openai", "anthropic"),
+        default="same",
+        help="output format (a log is written as an API payload)",
+    )
+    opt.add_argument("--model", help="count and price for this model")
+    opt.add_argument(
+        "--input-format", choices=sorted(FORMATS), help="read the input as this format"
+    )
+    opt.add_argument("--keep-last", type=int, default=3, help="tool results never made lossy")
+    opt.add_argument("--include-tools", type=_codes, help="only edit these tools' results")
+    opt.add_argument("--exclude-tools", type=_codes, help="never edit these tools' results")
+    opt.add_argument("--min-saving", type=int, default=8, help="smallest edit, in tokens")
+    opt.add_argument(
+        "--no-cache-aware",
+        action="store_true",
+        help="make every edit, whatever prompt cache it breaks",
+    )
+    opt.add_argument(
+        "--expected-calls", type=float, help="calls still to come (default: as many as so far)"
+    )
+    opt.add_argument("--select", type=_codes, help="rules whose edits to make")
+    opt.add_argument("--ignore", type=_codes, help="rules whose edits not to make")
+    opt.add_argument("--log", type=Path, help="also write the edit log (JSON) here")
+
     rules = commands.add_parser("rules", help="list every rule")
     rules.add_argument("--format", choices=("text", "json"), default="text", help="output format")
 
@@ -137,6 +172,70 @@ def _audit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _write_atomically(path: Path, text: str) -> None:
+    import tempfile
+
+    path = path.expanduser()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _optimize(args: argparse.Namespace) -> int:
+    from ctxtax._optimize import optimize
+
+    target: Path | None = args.input if args.in_place else args.output
+    if args.output is not None and args.in_place:
+        raise ConfigError("give -o OUT or --in-place, not both")
+    if (
+        target is not None
+        and not args.in_place
+        and target.expanduser().resolve() == args.input.expanduser().resolve()
+    ):
+        raise ConfigError(f"{target}: is the input; pass --in-place to write over it")
+    result = optimize(
+        args.input,
+        model=args.model,
+        format=args.input_format,
+        unsafe=args.unsafe,
+        keep_last=args.keep_last,
+        include_tools=args.include_tools,
+        exclude_tools=args.exclude_tools or (),
+        min_saving=args.min_saving,
+        cache_aware=not args.no_cache_aware,
+        expected_calls=args.expected_calls,
+        select=args.select,
+        ignore=args.ignore,
+        to=args.to,
+    )
+    text = json.dumps(result.payload, indent=2, ensure_ascii=False) + "\n"
+    if target is None:
+        sys.stdout.write(text)
+    else:
+        _write_atomically(target, text)
+    if args.log is not None:
+        log = [
+            {
+                "code": e.code,
+                "action": e.action,
+                "safety": e.safety,
+                "loc": e.loc.model_dump(exclude_none=True),
+                "tokens_saved": e.tokens_saved,
+                "replacement": e.replacement,
+                "removed": e.removed,
+            }
+            for e in result.edits
+        ]
+        _write_atomically(args.log, json.dumps(log, indent=2, ensure_ascii=False) + "\n")
+    print(f"ctxtax optimize: {result.summary()}", file=sys.stderr)
+    return EXIT_OK
+
+
 def _rules(args: argparse.Namespace) -> int:
     from ctxtax.rules import all_rules
 
@@ -190,6 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         if args.command == "audit":
             return _audit(args)
+        if args.command == "optimize":
+            return _optimize(args)
         if args.command == "rules":
             return _rules(args)
         if args.command == "explain":

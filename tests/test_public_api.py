@@ -29,6 +29,7 @@ def test_all_is_sorted_and_pinned() -> None:
         "Loc",
         "Message",
         "MessageError",
+        "Optimized",
         "PairingError",
         "ParseError",
         "Part",
@@ -43,6 +44,8 @@ def test_all_is_sorted_and_pinned() -> None:
         "load",
         "load_all",
         "load_config",
+        "optimize",
+        "revert",
         "write",
     ]
 
