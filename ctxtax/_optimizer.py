@@ -1,0 +1,218 @@
+"""`Optimizer`: `optimize()` kept between the calls of a growing session, cache-aware.
+
+Middleware calls it before every model call with the whole history. It audits incrementally (an
+`Auditor` keeps the token ids and the duplicate index), makes again exactly the edits it made last
+time (so the prompt it sends starts with the bytes it sent before, and the provider's cache still
+holds them), and adds new edits only where they pay for the cache they break: free in the part of
+the prompt that is new since the last call, in a batch deeper in the history when the batch saves
+more over the calls to come than the cache writes it causes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ctxtax._auditor import Auditor
+from ctxtax._counting import count_context, provider_for
+from ctxtax._edits import Applied, Candidate, apply
+from ctxtax._model import Context, Message
+from ctxtax._optimize import (
+    Optimized,
+    OptimizeOptions,
+    _guard_tokens,
+    _split,
+    cached_messages,
+    candidates,
+    written,
+)
+from ctxtax._planning import CacheCost, choose
+from ctxtax._pricing import lookup_price, parse_prices
+from ctxtax._report import Report
+from ctxtax._session import CachePolicy, cache_policy_for
+from ctxtax._tokens import TokenCounter, default_counter
+
+
+def _identity(cand: Candidate) -> tuple[Any, ...]:
+    edit = cand.edit
+    loc = edit.loc
+    return (
+        cand.finding.code,
+        edit.action,
+        loc.message,
+        loc.part,
+        loc.start,
+        loc.end,
+        loc.tool,
+        edit.replacement,
+    )
+
+
+def _same_message(a: Message, b: Message) -> bool:
+    return a.role == b.role and [(p.kind, p.text) for p in a.parts] == [
+        (p.kind, p.text) for p in b.parts
+    ]
+
+
+class Optimizer:
+    """Optimize every call of a growing session, keeping earlier edits byte-stable.
+
+    Takes the options of `ctxtax.optimize`. Call `optimize` (message payloads, returns an
+    `Optimized`) or `optimize_context` (a `Context`, returns the context to send) before each
+    model call with the whole history; keep one `Optimizer` per conversation.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str | None = None,
+        unsafe: bool = False,
+        keep_last: int = 3,
+        include_tools: Iterable[str] | None = None,
+        exclude_tools: Iterable[str] = (),
+        min_saving: int = 8,
+        cache_aware: bool = True,
+        expected_calls: float | None = None,
+        cache_policy: CachePolicy | None = None,
+        prices: Mapping[str, Any] | None = None,
+        counter: TokenCounter | None = None,
+        select: Iterable[str] | None = None,
+        ignore: Iterable[str] | None = None,
+        rule_options: Mapping[str, Mapping[str, Any]] | None = None,
+        format: str | None = None,
+    ) -> None:
+        self.model = model
+        self.options = OptimizeOptions(
+            unsafe=unsafe,
+            keep_last=keep_last,
+            include_tools=frozenset(include_tools) if include_tools is not None else None,
+            exclude_tools=frozenset(exclude_tools),
+            min_saving=min_saving,
+            cache_aware=cache_aware,
+            expected_calls=expected_calls,
+        )
+        self.counter = counter or default_counter(model)
+        self.cache_policy = cache_policy
+        self.prices = parse_prices(prices) if prices else {}
+        self.auditor = Auditor(
+            model=model,
+            counter=self.counter,
+            select=select,
+            ignore=ignore,
+            rule_options=rule_options,
+            format=format,
+            strict=False,
+        )
+        self.calls = 0
+        self.rebuilt = 0
+        """How many times the history changed under the kept edits (they were dropped)."""
+        self._made: list[Candidate] = []
+        self._texts: dict[tuple[int, int], str] = {}
+        self._sent: Context | None = None
+
+    def reset(self) -> None:
+        """Forget the edits made and the prompt sent (the next call starts afresh)."""
+        self._made, self._texts, self._sent = [], {}, None
+        self.auditor.reset()
+
+    def _still_valid(self, ctx: Context) -> bool:
+        for (m, p), text in self._texts.items():
+            if m >= len(ctx.messages) or p >= len(ctx.messages[m].parts):
+                return False
+            if ctx.messages[m].parts[p].text != text:
+                return False
+        names = {t.name for t in ctx.tools}
+        return all(c.edit.loc.tool in names for c in self._made if c.edit.action == "drop_tool")
+
+    def _cached(self, ctx: Context) -> int:
+        """Leading messages of ``ctx`` (with the kept edits) identical to the prompt sent last."""
+        if self._sent is None:
+            # First call: the history before the last reply was sent (and cached) already,
+            # with or without an optimizer in front of it.
+            return cached_messages(ctx)
+        if [t.name for t in ctx.tools] != [t.name for t in self._sent.tools]:
+            return 0
+        same = 0
+        for a, b in zip(ctx.messages, self._sent.messages, strict=False):
+            if not _same_message(a, b):
+                break
+            same += 1
+        return same
+
+    def optimize_context(self, ctx: Context) -> Context:
+        """The context to send for this call: the kept edits, plus the new ones worth making."""
+        return self._run(ctx)[0].context
+
+    def _run(self, ctx: Context) -> tuple[Applied, int, Report]:
+        self.calls += 1
+        report = self.auditor.audit(ctx)
+        if self._made and not self._still_valid(ctx):
+            self._made, self._texts, self._sent = [], {}, None
+            self.rebuilt += 1
+        kept = apply(ctx, self._made)
+        cached = self._cached(kept.context)
+        made = {_identity(c) for c in self._made}
+        fresh = [
+            c for c in candidates(ctx, report.findings, self.options) if _identity(c) not in made
+        ]
+        model = self.model or ctx.model
+        provider = provider_for(model, ctx.source_format)
+        deferred = 0
+        chosen = fresh
+        if self.options.cache_aware and fresh:
+            policy = self.cache_policy or cache_policy_for(model, provider)
+            found = lookup_price(model, self.prices)
+            remaining = self.options.expected_calls or max(1, self.calls)
+            plan = choose(
+                fresh,
+                count_context(kept.context, self.counter, provider=provider),
+                cached=cached,
+                remaining_calls=remaining,
+                cost=CacheCost.of(policy, found[1] if found else None),
+            )
+            chosen, deferred = plan.chosen, plan.deferred
+        applied = _guard_tokens(apply(ctx, [*self._made, *chosen]), self.counter, provider)
+        done = {(e.code, e.action, e.loc) for e in applied.edits}
+        self._made = [
+            c for c in [*self._made, *chosen] if (c.finding.code, c.edit.action, c.edit.loc) in done
+        ]
+        self._texts = {
+            (c.edit.loc.message, c.edit.loc.part or 0): ctx.messages[c.edit.loc.message]
+            .parts[c.edit.loc.part or 0]
+            .text
+            for c in self._made
+            if c.edit.loc.message is not None
+        }
+        self._sent = applied.context
+        return applied, deferred, report
+
+    def optimize(self, messages: Any, *, tools: Any = None, system: Any = None) -> Optimized:
+        """`optimize_context` for message payloads: the result in the caller's own format."""
+        ctx = self.auditor._context(messages, tools, system)
+        if ctx is None:
+            from ctxtax.errors import InputError
+
+            raise InputError("the Optimizer takes one conversation of OpenAI or Anthropic messages")
+        applied, deferred, report = self._run(ctx)
+        provider = provider_for(self.model or ctx.model, ctx.source_format)
+        before = count_context(ctx, self.counter, provider=provider).total
+        after = count_context(applied.context, self.counter, provider=provider).total
+        payload = written(applied.context)
+        out_messages, out_tools, out_system = _split(payload, applied.context.source_format)
+        return Optimized(
+            payload=payload,
+            messages=out_messages,
+            tools=out_tools,
+            system=out_system,
+            context=applied.context,
+            edits=applied.edits,
+            tokens_before=before,
+            tokens_after=after,
+            report=report,
+            deferred=deferred,
+            format=applied.context.source_format,
+            _undo=[applied],
+        )
+
+
+__all__ = ["Optimizer"]
