@@ -336,6 +336,41 @@ def _span_edit(session: Session, span: ExactSpan) -> Edit | None:
     )
 
 
+def _near_edit(session: Session, index: DuplicateIndex, copy: NearCopy) -> Edit | None:
+    """The unsafe edit that reduces a near copy to a reference plus the lines that differ from
+    the earlier block (their order kept). The exact layout of the copy is lost."""
+    block = index.blocks[copy.block]
+    earlier = {line.strip() for line in index.blocks[copy.src_block].text.splitlines()}
+    differing = [
+        line for line in block.text.splitlines() if line.strip() and line.strip() not in earlier
+    ]
+    head = f"[ctxtax: near copy of {describe_block(index, copy.src_block)} above"
+    replacement = (
+        head + "; the lines that differ:]\n" + "\n".join(differing)
+        if differing
+        else head + ", equal line for line]"
+    )
+    saved = block.tokens - session.counter.count(replacement)
+    if saved <= 0:
+        return None
+    return trusted(
+        Edit,
+        action="replace_text",
+        loc=trusted(
+            Loc,
+            message=block.message,
+            part=block.part,
+            start=0,
+            end=len(block.text),
+            token_start=0,
+            token_end=block.tokens,
+        ),
+        replacement=replacement,
+        safety="unsafe",
+        tokens_saved=saved,
+    )
+
+
 def _exact_finding(
     rule: Rule, session: Session, span: ExactSpan, message: str, **evidence: object
 ) -> Finding:
@@ -496,6 +531,10 @@ class NearDuplicate(Rule):
         if wasted <= 0:
             return None
         edits = [e for e in (_span_edit(session, span) for span in copy.spans) if e is not None]
+        if pair is not None and block.kind != "tool_call":
+            reduced = _near_edit(session, index, copy)
+            if reduced is not None:
+                edits.append(reduced)
         loc = trusted(
             Loc,
             message=block.message,
