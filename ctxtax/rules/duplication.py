@@ -336,6 +336,19 @@ def _span_edit(session: Session, span: ExactSpan) -> Edit | None:
     )
 
 
+def _whole_loc(block: Block) -> Loc:
+    """Where a whole block is: its message and part, all its characters and tokens."""
+    return trusted(
+        Loc,
+        message=block.message,
+        part=block.part,
+        start=0,
+        end=len(block.text),
+        token_start=0,
+        token_end=block.tokens,
+    )
+
+
 def _near_edit(session: Session, index: DuplicateIndex, copy: NearCopy) -> Edit | None:
     """The unsafe edit that reduces a near copy to a reference plus the lines that differ from
     the earlier block (their order kept). The exact layout of the copy is lost."""
@@ -356,15 +369,7 @@ def _near_edit(session: Session, index: DuplicateIndex, copy: NearCopy) -> Edit 
     return trusted(
         Edit,
         action="replace_text",
-        loc=trusted(
-            Loc,
-            message=block.message,
-            part=block.part,
-            start=0,
-            end=len(block.text),
-            token_start=0,
-            token_end=block.tokens,
-        ),
+        loc=_whole_loc(block),
         replacement=replacement,
         safety="unsafe",
         tokens_saved=saved,
@@ -535,24 +540,8 @@ class NearDuplicate(Rule):
             reduced = _near_edit(session, index, copy)
             if reduced is not None:
                 edits.append(reduced)
-        loc = trusted(
-            Loc,
-            message=block.message,
-            part=block.part,
-            start=0,
-            end=len(block.text),
-            token_start=0,
-            token_end=block.tokens,
-        )
-        source = trusted(
-            Loc,
-            message=src.message,
-            part=src.part,
-            start=0,
-            end=len(src.text),
-            token_start=0,
-            token_end=src.tokens,
-        )
+        loc = _whole_loc(block)
+        source = _whole_loc(src)
         if differing == 0:
             lines = ", equal but for numbers"
         elif differing is not None:
