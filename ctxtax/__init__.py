@@ -39,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     "ParseError": "ctxtax.errors",
     "Part": "ctxtax._model",
     "Price": "ctxtax._pricing",
+    "Replay": "ctxtax._replay",
     "Report": "ctxtax._report",
     "TiktokenCounter": "ctxtax._tokens",
     "TokenCounter": "ctxtax._tokens",
@@ -48,6 +49,7 @@ _EXPORTS: dict[str, str] = {
     "load": "ctxtax._load",
     "load_config": "ctxtax._config",
     "optimize": "ctxtax._optimize",
+    "replay": "ctxtax._replay",
     "revert": "ctxtax._optimize",
     "load_all": "ctxtax._load",
     "write": "ctxtax._load",
@@ -76,6 +78,7 @@ __all__ = [
     "ParseError",
     "Part",
     "Price",
+    "Replay",
     "Report",
     "TiktokenCounter",
     "TokenCounter",
@@ -87,6 +90,7 @@ __all__ = [
     "load_all",
     "load_config",
     "optimize",
+    "replay",
     "revert",
     "write",
 ]
@@ -129,6 +133,8 @@ if TYPE_CHECKING:
     from ctxtax._pricing import PRICES as PRICES
     from ctxtax._pricing import PRICES_DATE as PRICES_DATE
     from ctxtax._pricing import Price as Price
+    from ctxtax._replay import Replay as Replay
+    from ctxtax._replay import replay as replay
     from ctxtax._report import Accuracy as Accuracy
     from ctxtax._report import Report as Report
     from ctxtax._tokens import TiktokenCounter as TiktokenCounter

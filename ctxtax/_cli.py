@@ -116,6 +116,30 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("--ignore", type=_codes, help="rules whose edits not to make")
     opt.add_argument("--log", type=Path, help="also write the edit log (JSON) here")
 
+    rep = commands.add_parser(
+        "replay",
+        help="replay sessions call by call and price each call: as recorded, with ctxtax's "
+        "optimizer, with LangChain's context editing",
+    )
+    rep.add_argument("paths", nargs="+", type=Path, metavar="SESSION", help="session files")
+    rep.add_argument("--model", help="count, cache and price every call for this model")
+    rep.add_argument("--unsafe", action="store_true", help="let the optimizer make lossy edits")
+    rep.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    rep.add_argument(
+        "--cache-policy",
+        choices=("anthropic", "openai", "none"),
+        help="the provider's caching rules (default: the model's)",
+    )
+    rep.add_argument("--prices", type=Path, help="JSON price table overriding the built-in one")
+    rep.add_argument(
+        "--strategies",
+        type=_codes,
+        help="comma separated, of none,ctxtax,context-editing (default: all three)",
+    )
+    rep.add_argument(
+        "--input-format", choices=sorted(FORMATS), help="read the input as this format"
+    )
+
     rules = commands.add_parser("rules", help="list every rule")
     rules.add_argument("--format", choices=("text", "json"), default="text", help="output format")
 
@@ -236,6 +260,39 @@ def _optimize(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _replay(args: argparse.Namespace) -> int:
+    from ctxtax._pricing import load_prices
+    from ctxtax._replay import STRATEGIES, replay
+
+    prices = load_prices(args.prices) if args.prices else None
+    results = [
+        replay(
+            path,
+            model=args.model,
+            strategies=args.strategies or STRATEGIES,
+            unsafe=args.unsafe,
+            cache_policy=args.cache_policy,
+            prices=prices,
+            format=args.input_format,
+        )
+        for path in args.paths
+    ]
+    if args.format == "json":
+        data = [r.to_dict() for r in results]
+        print(json.dumps(data[0] if len(data) == 1 else data, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    for result in results:
+        many = f", {result.conversations} conversations" if result.conversations > 1 else ""
+        model = result.model or "model unknown"
+        print(f"{result.source}: {model}, {result.cache_policy} caching{many}")
+        print()
+        sys.stdout.write(result.table())
+        for note in result.notes:
+            print(f"note: {note}")
+        print()
+    return EXIT_OK
+
+
 def _rules(args: argparse.Namespace) -> int:
     from ctxtax.rules import all_rules
 
@@ -291,6 +348,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _audit(args)
         if args.command == "optimize":
             return _optimize(args)
+        if args.command == "replay":
+            return _replay(args)
         if args.command == "rules":
             return _rules(args)
         if args.command == "explain":

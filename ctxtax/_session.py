@@ -62,9 +62,12 @@ class Bill(BaseModel):
         return self.model_copy(update={"cost_usd": round(cost, 6)})
 
     def __add__(self, other: Bill) -> Bill:
+        # A sum has a cost only when every bill with calls in it has one: a partial sum would
+        # read as the whole cost.
+        priced = [b for b in (self, other) if b.calls > 0 or b.cost_usd is not None]
         cost: float | None = None
-        if self.cost_usd is not None or other.cost_usd is not None:
-            cost = round((self.cost_usd or 0.0) + (other.cost_usd or 0.0), 6)
+        if priced and all(b.cost_usd is not None for b in priced):
+            cost = round(sum(b.cost_usd or 0.0 for b in priced), 6)
         return Bill(
             calls=self.calls + other.calls,
             input_tokens=self.input_tokens + other.input_tokens,
@@ -77,7 +80,9 @@ class Bill(BaseModel):
 
 def cache_policy_for(model: str | None, provider: str) -> CachePolicy:
     """The caching rules that apply to ``model``."""
-    name = (model or "").lower()
+    from ctxtax._pricing import normalize_model
+
+    name = normalize_model(model).lower() if model else ""
     if provider == "anthropic" or "claude" in name:
         return "anthropic"
     if name.startswith(("gpt-", "o1", "o3", "o4", "gemini", "codex")) or "/gpt-" in name:
@@ -87,9 +92,9 @@ def cache_policy_for(model: str | None, provider: str) -> CachePolicy:
 
 def _shared_prefix(prev: Call | None, call: Call, tokens: ContextTokens) -> int:
     """Prompt tokens of ``call`` that the previous call's prompt also began with."""
-    if prev is None:
-        return 0
-    tools = tokens.tools_total if call.with_tools and prev.with_tools else 0
+    if prev is None or prev.with_tools != call.with_tools:
+        return 0  # the tools come first: a different tool list shares no prefix
+    tools = tokens.tools_total if call.with_tools else 0
     head = min(call.head, call.start, prev.head, prev.start)
     pinned = tokens.messages_between(0, head) if head else 0
     if prev.start != call.start:

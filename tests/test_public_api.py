@@ -34,6 +34,7 @@ def test_all_is_sorted_and_pinned() -> None:
         "ParseError",
         "Part",
         "Price",
+        "Replay",
         "Report",
         "TiktokenCounter",
         "TokenCounter",
@@ -45,6 +46,7 @@ def test_all_is_sorted_and_pinned() -> None:
         "load_all",
         "load_config",
         "optimize",
+        "replay",
         "revert",
         "write",
     ]
