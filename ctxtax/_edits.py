@@ -8,7 +8,12 @@ Rules propose `Edit`s; only this module applies them. An edit is accepted when
   tool result of call_1 above" protects that result, so a later unsafe edit cannot remove the copy
   that stays (and a reference is refused when its source was already edited away),
 - it keeps the request valid: no tool call or tool result is dropped, no message is left empty,
-  no text inside tool-call arguments (JSON) is cut.
+  no text inside tool-call arguments (JSON) is cut,
+- it leaves the marks of earlier edits whole: a part that a ``[ctxtax: same as ...]`` (or ``near
+  copy of ...``) reference in another part names is not edited again, and a part that holds a
+  ``[ctxtax: ...]`` mark is only ever replaced as a whole. The marks are the only memory an
+  output carries of the edits made to it, so this holds across the rounds of one `optimize` and
+  when an optimized payload is optimized again.
 
 Every accepted edit is logged with the text it removed, and the message (or tool list) it changed
 is kept as it was, so `undo` gives back the context exactly.
@@ -16,6 +21,7 @@ is kept as it was, so `undo` gives back the context exactly.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +30,16 @@ from ctxtax._findings import Edit, EditAction, Finding, Loc, Safety
 from ctxtax._model import Context, Message, Part, ToolSpec
 
 _WHOLE_PART: frozenset[EditAction] = frozenset({"replace_result", "drop_part"})
+
+MARK = "[ctxtax: "
+"""How every text an edit writes starts."""
+
+# The places a reference names (see `ctxtax.rules.duplication.describe_block`).
+_REFERENCE = re.compile(
+    r"\[ctxtax: (?:same as|near copy of) (?:the tool result of (?P<result>[^\s\]]+)"
+    r"|the arguments of tool call (?P<call>[^\s\]]+)"
+    r"|message (?P<message>\d+)(?: part (?P<part>\d+))?)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +126,34 @@ class _Claims:
         return key not in self.whole and not self._hits(self.edited.get(key, ()), a, b)
 
 
+def marked_parts(ctx: Context) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
+    """(the parts that hold a ``[ctxtax: ...]`` mark, the parts a reference in another part
+    names): what earlier edits left, to be kept as they are."""
+    holding: set[tuple[int, int]] = set()
+    for i, message in enumerate(ctx.messages):
+        for j, part in enumerate(message.parts):
+            if MARK in part.text:
+                holding.add((i, j))
+    named: set[tuple[int, int]] = set()
+    if not holding:
+        return holding, named
+    by_id: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
+    for i, message in enumerate(ctx.messages):
+        for j, part in enumerate(message.parts):
+            if part.tool_call_id is not None:
+                by_id[(part.kind, part.tool_call_id)].append((i, j))
+    for key in holding:
+        for found in _REFERENCE.finditer(ctx.messages[key[0]].parts[key[1]].text):
+            if found["result"] is not None:
+                targets = by_id.get(("tool_result", found["result"]), [])
+            elif found["call"] is not None:
+                targets = by_id.get(("tool_call", found["call"]), [])
+            else:
+                targets = [(int(found["message"]), int(found["part"] or 0))]
+            named.update(t for t in targets if t != key)
+    return holding, named
+
+
 def _valid(ctx: Context, edit: Edit, part: Part, message: Message) -> bool:
     """Edits that would make the request invalid are never made."""
     if edit.action == "drop_part":
@@ -144,6 +188,7 @@ def apply(ctx: Context, candidates: Sequence[Candidate]) -> Applied:
     it is skipped. References (an edit with a ``source``) protect their source from later edits.
     """
     claims = _Claims()
+    holding, named = marked_parts(ctx)
     accepted: list[tuple[Candidate, tuple[int, int] | None, tuple[int, int]]] = []
     dropped_tools: list[tuple[Candidate, str]] = []
     tool_names = {t.name for t in ctx.tools}
@@ -167,10 +212,14 @@ def apply(ctx: Context, candidates: Sequence[Candidate]) -> Applied:
         a, b = (0, len(part.text)) if whole else _range(edit.loc, part)
         if not whole and b <= a:
             continue
+        if key in named or (key in holding and (a, b) != (0, len(part.text))):
+            continue
         if not claims.free(key, a, b, whole):
             continue
         source = finding.source
-        src_key = _key(source) if source is not None and edit.safety == "safe" else None
+        # Every edit that leaves a reference protects its source, lossy ones too (a near copy
+        # reduced to "near copy of X above" and the lines that differ needs X as it is).
+        src_key = _key(source) if source is not None else None
         if src_key is not None and source is not None:
             src_part = ctx.messages[src_key[0]].parts[src_key[1]]
             sa, sb = _range(source, src_part)
@@ -255,4 +304,4 @@ def _logged(cand: Candidate, removed: str) -> AppliedEdit:
     )
 
 
-__all__ = ["Applied", "AppliedEdit", "Candidate", "apply"]
+__all__ = ["MARK", "Applied", "AppliedEdit", "Candidate", "apply", "marked_parts"]

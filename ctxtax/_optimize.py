@@ -29,7 +29,9 @@ from ctxtax._tokens import TokenCounter, default_counter
 from ctxtax.errors import InputError
 from ctxtax.rules import Rule, select_rules
 
-MAX_ROUNDS = 4
+MAX_ROUNDS = 10
+"""A bound, not a budget: the rounds stop at the first that makes no edit (two or three on real
+sessions), so that optimizing the output again finds nothing left."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,8 @@ class Optimized:
     and ``tools`` are its parts (``tools`` is None when the input had none; ``system`` is the
     Anthropic system prompt when there is one). ``edits`` lists every edit made; ``deferred``
     counts the edits left for later because breaking the prompt cache for them would cost more
-    than they save. `ctxtax.revert` gives the input back.
+    than they save; ``report`` is the audit the first edits came from (of a log, as the payload
+    it is written as). `ctxtax.revert` gives the input back.
     """
 
     payload: Any
@@ -240,10 +243,18 @@ def _optimize_context(
 
 
 def _api_context(ctx: Context, fmt: str) -> Context:
-    """``ctx`` ready for a writer: a log (Claude Code, agent trajectories) becomes an API payload
-    of ``fmt``, rebuilt from its parts."""
+    """``ctx`` as the API payload `optimize` writes for it, read back: a log (Claude Code, agent
+    trajectories) becomes an API payload of ``fmt``, rebuilt from its parts.
+
+    The edits are planned on the payload exactly as `optimize` would read it if given it again
+    (a request, its calls derived from its messages, one window over all of them): planned on the
+    log instead (its recorded calls, compaction windows, roles such as ``tool`` that the payload
+    spells ``user``), optimizing the output again would find edits the first pass did not.
+    """
     if ctx.source_format in ("openai", "anthropic") and fmt in (ctx.source_format, "same"):
-        return ctx
+        if ctx.request and ctx.calls is None:
+            return ctx
+        return ctx.model_copy(update={"request": True, "calls": None})
     target = ctx.source_format if fmt == "same" else fmt
     if target not in ("openai", "anthropic"):
         target = (
@@ -257,15 +268,21 @@ def _api_context(ctx: Context, fmt: str) -> Context:
         )
         return message.model_copy(update={"raw": None, "parts": parts, "meta": {}})
 
-    return ctx.model_copy(
+    converted = ctx.model_copy(
         update={
             "messages": tuple(bare(m) for m in ctx.messages),
             "tools": tuple(t.model_copy(update={"raw": None}) for t in ctx.tools),
             "source_format": target,
             "raw": None,
             "meta": {"shape": "body"},
+            "calls": None,
+            "model": _context_model(ctx, None),
         }
     )
+    from ctxtax.formats import load_all
+
+    [payload] = load_all(written(converted), format=target)
+    return payload.model_copy(update={"source": ctx.source, "title": ctx.title})
 
 
 def _split(payload: Any, fmt: str) -> tuple[Any, Any, Any]:
@@ -309,7 +326,8 @@ def optimize(
 
     Args:
         messages: OpenAI or Anthropic messages (or a request body), a `Context`, or the path of a
-            session file (a log is written out as an OpenAI or Anthropic payload, see ``to``).
+            session file (a log is written out as an OpenAI or Anthropic payload, see ``to``,
+            and optimized as that payload: its recorded calls are not used).
         tools: tool definitions, replacing any in ``messages``.
         system: the Anthropic ``system`` prompt, when ``messages`` are Anthropic messages.
         model: the model to count and price for.
@@ -354,14 +372,16 @@ def optimize(
         expected_calls=expected_calls,
     )
     model = _context_model(ctx, model)
+    input_ctx = ctx
+    ctx = _api_context(ctx, to)
     counter = counter or default_counter(model)
+    # The payload's format, not the input's: it is what will be sent, framed and cached (and what
+    # optimizing the output again sees).
     provider = provider_for(model, ctx.source_format)
     table = parse_prices(prices) if prices else {}
     found = lookup_price(model, table)
     policy = cache_policy or cache_policy_for(model, provider)
     rules = select_rules(select, ignore, rule_options)
-    input_ctx = ctx
-    ctx = _api_context(ctx, to)
     run = _optimize_context(
         ctx,
         opts=opts,

@@ -342,13 +342,21 @@ def write_tool(spec: ToolSpec) -> dict[str, Any]:
 
 def write(ctx: Context) -> Any:
     """A request body (system apart), or a message list if the input was one."""
-    system: Any = None
+    leading: list[Message] = []
     messages: list[dict[str, Any]] = []
     for m in ctx.messages:
-        if m.role in {"system", "developer"}:
-            system = m.raw if m.raw is not None else _write_content(m)
+        if m.role in {"system", "developer"} and not messages:
+            leading.append(m)
+        elif m.role in {"system", "developer"}:
+            # Anthropic has no system turn after the first message: keep the text where it was.
+            messages.append({"role": "user", "content": [write_block(p) for p in m.parts]})
         else:
             messages.append(write_message(m))
+    system: Any = None
+    if len(leading) == 1:
+        system = leading[0].raw if leading[0].raw is not None else _write_content(leading[0])
+    elif leading:
+        system = [write_block(p) for m in leading for p in m.parts]
     if ctx.meta.get("shape") == "messages":
         return messages
     body = dict(ctx.raw) if isinstance(ctx.raw, dict) else {}

@@ -371,9 +371,28 @@ def write_message(msg: Message) -> dict[str, Any]:
     return out
 
 
+def _one_result_each(msg: Message) -> list[Message]:
+    """``msg`` as OpenAI can hold it: one tool result per ``tool`` message.
+
+    A message converted from another format may hold several results, or results beside text
+    (an Anthropic user turn): written as one message, the results would be lost (their calls
+    orphaned, which the provider rejects). Each result becomes a ``tool`` message, in order, and
+    what else the message held follows as a message of its own.
+    """
+    results = [p for p in msg.parts if p.kind == "tool_result"]
+    if msg.raw is not None or not results or (msg.role == "tool" and len(msg.parts) == 1):
+        return [msg]
+    out = [Message(role="tool", parts=(p,)) for p in results]
+    rest = tuple(p for p in msg.parts if p.kind != "tool_result")
+    if rest:
+        role: Role = "user" if msg.role == "tool" else msg.role
+        out.append(msg.model_copy(update={"role": role, "parts": rest}))
+    return out
+
+
 def write(ctx: Context) -> Any:
     """The context as an OpenAI message list, or a request body if it was read from one."""
-    messages = [write_message(m) for m in ctx.messages]
+    messages = [write_message(m) for msg in ctx.messages for m in _one_result_each(msg)]
     if ctx.meta.get("shape") != "body":
         return messages
     body = dict(ctx.raw) if isinstance(ctx.raw, dict) else {}

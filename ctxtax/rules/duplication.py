@@ -8,7 +8,7 @@ exactly one of CTX101 / CTX103 / CTX104, decided once per session by `classify`.
 from __future__ import annotations
 
 import hashlib
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -324,15 +324,64 @@ def _span_edit(session: Session, span: ExactSpan) -> Edit | None:
         else describe_block(index, span.src_block) + " above"
     )
     replacement = f"[ctxtax: same as {where}]"
-    saved = span.tokens - session.counter.count(replacement)
+    loc = _line_loc(index, span)
+    if loc is None:
+        return None
+    text = index.blocks[span.block].text
+    tokens = span.tokens if loc.start == 0 and loc.end == len(text) else None
+    if tokens is None:
+        tokens = session.counter.count(text[loc.start : loc.end])
+    saved = tokens - session.counter.count(replacement)
     if saved <= 0:
         return None
     return trusted(
         Edit,
         action="replace_text",
-        loc=_span_loc(index, span.block, span.start, span.end),
+        loc=loc,
         replacement=replacement,
         tokens_saved=saved,
+    )
+
+
+def _line_loc(index: DuplicateIndex, span: ExactSpan) -> Loc | None:
+    """The whole lines of a repeated span (None when it holds no whole line).
+
+    A reference replaces whole lines only: a line cut in two around a reference is a line that
+    appears nowhere any more (its head stays in the copy, its tail in the source), and a
+    reference inside a line (a JSON record) cannot say which part of the source it stands for.
+    """
+    block = index.blocks[span.block]
+    text = block.text
+    start, end = index.char_range(span.block, span.start, span.end)
+    if start > 0 and text[start - 1] != "\n":
+        start = text.find("\n", start, end) + 1
+        if start <= 0:
+            return None
+    if end < len(text) and text[end] != "\n":
+        end = text.rfind("\n", start, end)
+        if end < 0:
+            return None
+    if end > start and text[end - 1] == "\r" and end < len(text):
+        end -= 1  # the \r of a \r\n line ending stays with it
+    if end <= start or not text[start:end].strip():
+        return None
+    if (start, end) == index.char_range(span.block, span.start, span.end):
+        return _span_loc(index, span.block, span.start, span.end)
+
+    def char_at(token: int) -> int:
+        return index.char_range(span.block, token, token)[0]
+
+    tokens = range(span.start, span.end + 1)
+    token_start = tokens[bisect_left(tokens, start, key=char_at)]
+    token_end = tokens[bisect_right(tokens, end, key=char_at) - 1]
+    return trusted(
+        Loc,
+        message=block.message,
+        part=block.part,
+        start=start,
+        end=end,
+        token_start=token_start,
+        token_end=max(token_start, token_end),
     )
 
 
