@@ -32,6 +32,7 @@ DATA_SETS = {
 }
 DEFAULT_PRICE = "gpt-4o"
 LOW_TRIGGER = 20_000
+CLEARING = "ctxtax --unsafe --clear-old-results"
 DEFAULT = ClearToolUses()
 
 
@@ -45,6 +46,9 @@ class Totals:
     cleared: dict[str, int] = field(default_factory=dict)
     bills: dict[str, Bill] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    duels: list[tuple[str, float, float, float]] = field(default_factory=list)
+    """Sessions where context editing @20k cleared something: (session, none, it, ctxtax
+    clearing old results)."""
 
     def add(self, name: str, result: Replay, strategy: str, seconds: float) -> None:
         bill = result.bills[strategy]
@@ -75,14 +79,40 @@ def replay_all(unsafe: bool) -> dict[str, Totals]:
                 ]
                 if unsafe:
                     runs.append((["ctxtax --unsafe"], ["ctxtax"], True, DEFAULT))
+                    runs.append(([CLEARING], ["ctxtax"], True, DEFAULT))
+                costs: dict[str, float] = {}
+                ce_acted = False
                 for names, strategies, lossy, edit in runs:
                     start = time.perf_counter()
-                    result = replay(ctx, strategies=strategies, unsafe=lossy, context_editing=edit)
+                    result = replay(
+                        ctx,
+                        strategies=strategies,
+                        unsafe=lossy,
+                        clear_old_results=CLEARING in names,
+                        context_editing=edit,
+                    )
                     seconds = time.perf_counter() - start
                     if "none" in strategies:
                         totals.unknown_model += result.bills["none"].cost_usd is None
                     for name, strategy in zip(names, strategies, strict=True):
                         totals.add(name, result, strategy, seconds / len(strategies))
+                        bill = result.bills[strategy]
+                        costs[name] = (
+                            bill.cost_usd
+                            if bill.cost_usd is not None
+                            else bill.priced(PRICES[DEFAULT_PRICE]).cost_usd or 0.0
+                        )
+                    if names == ["context-editing @20k"]:
+                        ce_acted = result.edited_calls.get("context-editing", 0) > 0
+                if ce_acted and CLEARING in costs:
+                    totals.duels.append(
+                        (
+                            f"{path.name}#{totals.sessions}",
+                            costs["none"],
+                            costs["context-editing @20k"],
+                            costs[CLEARING],
+                        )
+                    )
         print(
             f"{label}: {totals.sessions} sessions, {sum(totals.seconds.values()):.1f} s",
             file=sys.stderr,
@@ -143,11 +173,17 @@ def main() -> None:
             f"{totals.unknown_model} priced as {DEFAULT_PRICE} (model unknown)"
         )
     print()
-    print(table(out, ["none", "ctxtax", "context-editing @20k"]))
+    print(table(out, ["none", "ctxtax", "ctxtax --unsafe", CLEARING, "context-editing @20k"]))
+    print()
+    print("Sessions where context editing @20k cleared a result (USD: none, it, ctxtax clearing):")
+    for totals in out.values():
+        for name, none, it, ours in totals.duels:
+            verdict = "ctxtax cheaper" if ours < it else "context editing cheaper"
+            print(f"- {name}: ${none:.3f}, ${it:.3f}, ${ours:.3f} ({verdict})")
     print()
     seconds = {
         name: sum(t.seconds.get(name, 0.0) for t in out.values())
-        for name in [*names, "context-editing @20k"]
+        for name in [*names, CLEARING, "context-editing @20k"]
     }
     timing = ", ".join(f"{name} {s:.1f} s" for name, s in seconds.items())
     print(f"Replay time: {time.perf_counter() - start:.0f} s in all ({timing}).")

@@ -91,6 +91,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     opt.add_argument("--unsafe", action="store_true", help="also make lossy edits")
     opt.add_argument(
+        "--clear-old-results",
+        action="store_true",
+        help="with --unsafe: clear tool results but the last --keep-last (cache-aware)",
+    )
+    opt.add_argument(
         "--to",
         choices=("same", "openai", "anthropic"),
         default="same",
@@ -124,6 +129,11 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("paths", nargs="+", type=Path, metavar="SESSION", help="session files")
     rep.add_argument("--model", help="count, cache and price every call for this model")
     rep.add_argument("--unsafe", action="store_true", help="let the optimizer make lossy edits")
+    rep.add_argument(
+        "--clear-old-results",
+        action="store_true",
+        help="with --unsafe: let it clear old tool results too (cache-aware)",
+    )
     rep.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     rep.add_argument(
         "--cache-policy",
@@ -227,6 +237,7 @@ def _optimize(args: argparse.Namespace) -> int:
         model=args.model,
         format=args.input_format,
         unsafe=args.unsafe,
+        clear_old_results=args.clear_old_results,
         keep_last=args.keep_last,
         include_tools=args.include_tools,
         exclude_tools=args.exclude_tools or (),
@@ -271,6 +282,7 @@ def _replay(args: argparse.Namespace) -> int:
             model=args.model,
             strategies=args.strategies or STRATEGIES,
             unsafe=args.unsafe,
+            clear_old_results=args.clear_old_results,
             cache_policy=args.cache_policy,
             prices=prices,
             format=args.input_format,

@@ -45,6 +45,7 @@ class OptimizeOptions:
     min_saving: int = 8
     cache_aware: bool = True
     expected_calls: float | None = None
+    clear_old_results: bool = False
 
 
 @dataclass
@@ -121,9 +122,17 @@ def _protected_results(ctx: Context, keep_last: int) -> set[tuple[int, int]]:
     return set(results[-keep_last:]) if keep_last > 0 else set()
 
 
-def candidates(ctx: Context, findings: Iterable[Finding], opts: OptimizeOptions) -> list[Candidate]:
+def candidates(
+    ctx: Context,
+    findings: Iterable[Finding],
+    opts: OptimizeOptions,
+    *,
+    tokens: ContextTokens | None = None,
+    counter: TokenCounter | None = None,
+) -> list[Candidate]:
     """The edits the options allow, in order of preference: safe before unsafe, then the ones
-    saving most, then by position (deterministic)."""
+    saving most, then by position (deterministic); with ``clear_old_results`` (and ``unsafe``),
+    then the old tool results to clear (given ``tokens`` and ``counter``)."""
     names = _tool_names(ctx)
     kept = _protected_results(ctx, opts.keep_last)
     out: list[Candidate] = []
@@ -154,6 +163,18 @@ def candidates(ctx: Context, findings: Iterable[Finding], opts: OptimizeOptions)
             c.finding.code,
         )
     )
+    if opts.unsafe and opts.clear_old_results and tokens is not None and counter is not None:
+        from ctxtax._clearing import clearing_candidates
+
+        out += clearing_candidates(
+            ctx,
+            tokens,
+            counter,
+            keep_last=opts.keep_last,
+            include_tools=opts.include_tools,
+            exclude_tools=opts.exclude_tools,
+            min_saving=opts.min_saving,
+        )
     return out
 
 
@@ -219,10 +240,10 @@ def _optimize_context(
             report = audit_context(ctx, model=model, counter=counter, rules=rules)
         if first_report is None:
             first_report = report
-        found = candidates(ctx, report.findings, opts)
+        tokens: ContextTokens = count_context(ctx, counter, provider=provider)
+        found = candidates(ctx, report.findings, opts, tokens=tokens, counter=counter)
         if not found:
             break
-        tokens: ContextTokens = count_context(ctx, counter, provider=provider)
         plan: Plan = (
             choose(found, tokens, cached=cached, remaining_calls=remaining, cost=cost)
             if opts.cache_aware
@@ -313,6 +334,7 @@ def optimize(
     min_saving: int = 8,
     cache_aware: bool = True,
     expected_calls: float | None = None,
+    clear_old_results: bool = False,
     cache_policy: CachePolicy | None = None,
     prices: Mapping[str, Any] | None = None,
     counter: TokenCounter | None = None,
@@ -341,6 +363,8 @@ def optimize(
         cache_aware: skip edits whose savings over the calls still to come do not pay for the
             prompt cache they break (edits in the part of the prompt new since the last call
             are always made).
+        clear_old_results: with ``unsafe``, also clear every tool result but the last
+            ``keep_last`` (what LangChain's ``ClearToolUsesEdit`` does), in cache-aware batches.
         expected_calls: how many more calls will carry the prompt (default: as many as the
             session has made so far).
         cache_policy: ``anthropic``, ``openai`` or ``none``; the default follows the model.
@@ -370,6 +394,7 @@ def optimize(
         min_saving=min_saving,
         cache_aware=cache_aware,
         expected_calls=expected_calls,
+        clear_old_results=clear_old_results,
     )
     model = _context_model(ctx, model)
     input_ctx = ctx

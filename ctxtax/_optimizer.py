@@ -73,6 +73,7 @@ class Optimizer:
         min_saving: int = 8,
         cache_aware: bool = True,
         expected_calls: float | None = None,
+        clear_old_results: bool = False,
         cache_policy: CachePolicy | None = None,
         prices: Mapping[str, Any] | None = None,
         counter: TokenCounter | None = None,
@@ -90,6 +91,7 @@ class Optimizer:
             min_saving=min_saving,
             cache_aware=cache_aware,
             expected_calls=expected_calls,
+            clear_old_results=clear_old_results,
         )
         self.counter = counter or default_counter(model)
         self.cache_policy = cache_policy
@@ -152,23 +154,27 @@ class Optimizer:
         kept = apply(ctx, self._made)
         cached = self._cached(kept.context)
         made = {_identity(c) for c in self._made}
-        fresh = [
-            c for c in candidates(ctx, report.findings, self.options) if _identity(c) not in made
-        ]
         model = self.model or ctx.model
         provider = provider_for(model, ctx.source_format)
+        table = (
+            count_context(ctx, self.counter, provider=provider)
+            if self.options.clear_old_results
+            else None
+        )
+        found = candidates(ctx, report.findings, self.options, tokens=table, counter=self.counter)
+        fresh = [c for c in found if _identity(c) not in made]
         deferred = 0
         chosen = fresh
         if self.options.cache_aware and fresh:
             policy = self.cache_policy or cache_policy_for(model, provider)
-            found = lookup_price(model, self.prices)
+            priced = lookup_price(model, self.prices)
             remaining = self.options.expected_calls or max(1, self.calls)
             plan = choose(
                 fresh,
                 count_context(kept.context, self.counter, provider=provider),
                 cached=cached,
                 remaining_calls=remaining,
-                cost=CacheCost.of(policy, found[1] if found else None),
+                cost=CacheCost.of(policy, priced[1] if priced else None),
             )
             chosen, deferred = plan.chosen, plan.deferred
         applied = _guard_tokens(apply(ctx, [*self._made, *chosen]), self.counter, provider)

@@ -386,6 +386,7 @@ def replay(
     model: str | None = None,
     strategies: Sequence[str] = STRATEGIES,
     unsafe: bool = False,
+    clear_old_results: bool = False,
     cache_policy: CachePolicy | None = None,
     prices: Mapping[str, Any] | None = None,
     counter: TokenCounter | None = None,
@@ -407,6 +408,7 @@ def replay(
         strategies: any of ``none`` (the prompts as recorded), ``ctxtax`` (the optimizer before
             each call) and ``context-editing`` (LangChain's default ``ContextEditingMiddleware``).
         unsafe: let the optimizer make lossy edits too.
+        clear_old_results: with ``unsafe``, let it also clear old tool results (cache-aware).
         cache_policy: ``anthropic``, ``openai`` or ``none``; the default follows the model.
         prices: extra prices, as for `ctxtax.audit`.
         counter: a `TokenCounter` (tiktoken offline by default).
@@ -425,7 +427,13 @@ def replay(
         raise ConfigError(f"unknown strategy {unknown[0]!r}; expected {', '.join(STRATEGIES)}")
     chosen = [s for s in STRATEGIES if s in strategies]
     table = parse_prices(prices) if prices else {}
-    options = {"unsafe": unsafe, "keep_last": keep_last, "min_saving": min_saving, "prices": table}
+    options = {
+        "unsafe": unsafe,
+        "clear_old_results": clear_old_results,
+        "keep_last": keep_last,
+        "min_saving": min_saving,
+        "prices": table,
+    }
     for key, value in (("select", select), ("ignore", ignore), ("rule_options", rule_options)):
         if value is not None:
             options[key] = value

@@ -397,6 +397,7 @@ OPTIONS = st.fixed_dictionaries(
         "keep_last": st.sampled_from((0, 3)),
         "cache_aware": st.booleans(),
         "min_saving": st.sampled_from((1, 8)),
+        "clear_old_results": st.booleans(),
     }
 )
 
