@@ -32,6 +32,7 @@ _EXPORTS: dict[str, str] = {
     "Loc": "ctxtax._findings",
     "Message": "ctxtax._model",
     "Optimized": "ctxtax._optimize",
+    "Optimizer": "ctxtax._optimizer",
     "MessageError": "ctxtax.errors",
     "PRICES": "ctxtax._pricing",
     "PRICES_DATE": "ctxtax._pricing",
@@ -74,6 +75,7 @@ __all__ = [
     "Message",
     "MessageError",
     "Optimized",
+    "Optimizer",
     "PairingError",
     "ParseError",
     "Part",
@@ -130,6 +132,7 @@ if TYPE_CHECKING:
     from ctxtax._optimize import Optimized as Optimized
     from ctxtax._optimize import optimize as optimize
     from ctxtax._optimize import revert as revert
+    from ctxtax._optimizer import Optimizer as Optimizer
     from ctxtax._pricing import PRICES as PRICES
     from ctxtax._pricing import PRICES_DATE as PRICES_DATE
     from ctxtax._pricing import Price as Price

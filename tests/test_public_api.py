@@ -30,6 +30,7 @@ def test_all_is_sorted_and_pinned() -> None:
         "Message",
         "MessageError",
         "Optimized",
+        "Optimizer",
         "PairingError",
         "ParseError",
         "Part",
