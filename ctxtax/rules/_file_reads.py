@@ -20,6 +20,7 @@ import posixpath
 import re
 import shlex
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from ctxtax._model import Context
@@ -187,10 +188,18 @@ def tool_read(name: str, args: Any) -> FileRead | None:
 
 
 def _words(command: str) -> list[str] | None:
+    words = _split_command(command)
+    return list(words) if words is not None else None
+
+
+@lru_cache(maxsize=4096)
+def _split_command(command: str) -> tuple[str, ...] | None:
+    """Shell words of a command; cached: an incremental audit (and each call of a replay) reads
+    the same commands again, and shlex is slow."""
     lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
     lexer.whitespace_split = True
     try:
-        return list(lexer)
+        return tuple(lexer)
     except ValueError:
         return None
 
