@@ -1,5 +1,5 @@
-"""The ``ctxtax`` command line. ``main(argv=None) -> int``: 0 ok, 1 findings at ``--fail-on``,
-2 usage, configuration or input error.
+"""The ``ctxtax`` command line. ``main(argv=None) -> int``: 0 ok, 1 findings at ``--fail-on``
+(``lint``: any finding), 2 usage, configuration or input error.
 
 An input error prints one line (``ctxtax: error: <where>: <what>``) and exits 2; nothing is ever
 written over an input file. An unexpected internal error also prints one line (and exits 3), with
@@ -149,6 +149,21 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument(
         "--input-format", choices=sorted(FORMATS), help="read the input as this format"
     )
+
+    lint = commands.add_parser(
+        "lint", help="find waste in prompt templates and tool schema files (exit 1 on findings)"
+    )
+    lint.add_argument(
+        "paths", nargs="+", type=Path, metavar="PATH", help="template files or directories"
+    )
+    lint.add_argument("--fix", action="store_true", help="apply safe fixes, then lint again")
+    lint.add_argument(
+        "--format", choices=("text", "json", "github", "sarif"), default="text", help="output"
+    )
+    lint.add_argument("--select", type=_codes, help="rules to run: codes or prefixes")
+    lint.add_argument("--ignore", type=_codes, help="rules not to run (added to the config's)")
+    lint.add_argument("--config", type=Path, help="configuration file; default: the nearest one")
+    lint.add_argument("--isolated", action="store_true", help="ignore every configuration file")
 
     rules = commands.add_parser("rules", help="list every rule")
     rules.add_argument("--format", choices=("text", "json"), default="text", help="output format")
@@ -305,6 +320,28 @@ def _replay(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _lint(args: argparse.Namespace) -> int:
+    from ctxtax.lint.engine import lint_paths
+    from ctxtax.lint.output import render
+
+    config = _config(args)
+    result = lint_paths(
+        args.paths,
+        select=args.select if args.select is not None else config.select,
+        ignore=[*config.ignore, *(args.ignore or [])],
+        rule_options=config.rules or None,
+        model=config.model,
+        exclude=config.lint.exclude,
+        fix=args.fix,
+    )
+    sys.stdout.write(render(result, args.format))
+    for error in result.errors:
+        print(f"ctxtax: error: {error}", file=sys.stderr)
+    if result.errors:
+        return EXIT_USAGE
+    return EXIT_FINDINGS if result.findings else EXIT_OK
+
+
 def _rules(args: argparse.Namespace) -> int:
     from ctxtax.rules import all_rules
 
@@ -362,6 +399,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _optimize(args)
         if args.command == "replay":
             return _replay(args)
+        if args.command == "lint":
+            return _lint(args)
         if args.command == "rules":
             return _rules(args)
         if args.command == "explain":

@@ -10,6 +10,9 @@
     [tool.ctxtax.rules.CTX202]    # options of one rule, by code or by name
     last_calls = 5
 
+    [tool.ctxtax.lint]            # `ctxtax lint` only
+    exclude = ["vendor/*", "*.generated.md"]   # globs (path or file name) not linted
+
 The nearest configuration file wins, searched from a directory up to the file-system root: in each
 directory ``ctxtax.toml`` first, then a ``pyproject.toml`` that has a ``[tool.ctxtax]`` table.
 Everything is validated when read: an unknown key, rule code or option is a `ConfigError` naming
@@ -29,6 +32,14 @@ from ctxtax.errors import ConfigError
 CONFIG_FILES = ("ctxtax.toml", "pyproject.toml")
 
 
+class LintConfig(BaseModel):
+    """``[tool.ctxtax.lint]``: options only `ctxtax lint` reads."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    exclude: list[str] = Field(default_factory=list)
+
+
 class Config(BaseModel):
     """Rule selection and options, as read from a configuration file (or built in code)."""
 
@@ -38,6 +49,7 @@ class Config(BaseModel):
     ignore: list[str] = Field(default_factory=list)
     model: str | None = None
     rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    lint: LintConfig = Field(default_factory=LintConfig)
     path: Path | None = Field(default=None, exclude=True)
 
     def audit_options(self) -> dict[str, Any]:
@@ -147,4 +159,4 @@ def load_config(path: Path | str | None = None, *, start: Path | str = ".") -> C
     return parse_config(table, path)
 
 
-__all__ = ["CONFIG_FILES", "Config", "find_config", "load_config", "parse_config"]
+__all__ = ["CONFIG_FILES", "Config", "LintConfig", "find_config", "load_config", "parse_config"]

@@ -159,6 +159,7 @@ BUILTIN_MODULES = (
     "ctxtax.rules.staleness",
     "ctxtax.rules.noise",
     "ctxtax.rules.integrity",
+    "ctxtax.rules.templates",
 )
 """The modules holding the built-in rules, imported on first use of the registry."""
 
