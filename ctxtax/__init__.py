@@ -48,6 +48,7 @@ _EXPORTS: dict[str, str] = {
     "Usage": "ctxtax._model",
     "audit": "ctxtax._engine",
     "load": "ctxtax._load",
+    "lint_paths": "ctxtax.lint",
     "load_config": "ctxtax._config",
     "optimize": "ctxtax._optimize",
     "replay": "ctxtax._replay",
@@ -88,6 +89,7 @@ __all__ = [
     "Usage",
     "__version__",
     "audit",
+    "lint_paths",
     "load",
     "load_all",
     "load_config",
@@ -149,3 +151,4 @@ if TYPE_CHECKING:
     from ctxtax.errors import MessageError as MessageError
     from ctxtax.errors import PairingError as PairingError
     from ctxtax.errors import ParseError as ParseError
+    from ctxtax.lint import lint_paths as lint_paths

@@ -43,6 +43,7 @@ def test_all_is_sorted_and_pinned() -> None:
         "Usage",
         "__version__",
         "audit",
+        "lint_paths",
         "load",
         "load_all",
         "load_config",
