@@ -24,7 +24,10 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".ctxtax-installed"
 EXAMPLE = ROOT / "examples" / "sessions" / "coding-agent.json"
-PROJECTS = [ROOT]
+PLUGINS = [ROOT / "plugins" / "ctxtax-langchain"]
+"""Plugin packages: installed (editable, with their extras) and tested with the core."""
+PROJECTS = [ROOT, *PLUGINS]
+PLUGIN_EXTRAS = {"ctxtax-langchain": "agents,test"}
 
 
 def _fingerprint() -> str:
@@ -50,8 +53,10 @@ def ensure_venv() -> None:
     if STAMP.exists() and STAMP.read_text() == fingerprint:
         return
     _run(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    for project in PROJECTS:
-        _run(PY, "-m", "pip", "install", "--quiet", "-e", f"{project}[dev]")
+    _run(PY, "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[dev]")
+    for plugin in PLUGINS:
+        extras = PLUGIN_EXTRAS.get(plugin.name, "test")
+        _run(PY, "-m", "pip", "install", "--quiet", "-e", f"{plugin}[{extras}]")
     STAMP.write_text(fingerprint)
 
 
@@ -69,7 +74,8 @@ def test(args: list[str]) -> int:
         [str(BIN / "ruff"), "check", "."],
         [str(BIN / "ruff"), "format", "--check", "."],
         [str(BIN / "mypy")],
-        [str(PY), "-m", "pytest", *args],
+        *([str(BIN / "mypy"), str(p / "src")] for p in PLUGINS),
+        [str(PY), "-m", "pytest", *(args or ["tests", *(str(p / "tests") for p in PLUGINS)])],
     ]
     for step in steps:
         print("+", " ".join(step), flush=True)

@@ -1,0 +1,71 @@
+"""Median per-call overhead of `CtxtaxMiddleware` (request mode) on growing histories.
+
+    .venv/bin/python plugins/ctxtax-langchain/benches/overhead.py
+
+For each target history size (10k / 50k / 200k tokens) a tool loop is built up to that size,
+then each timed call adds one new tool call and its result (as an agent's next step does) and
+runs the middleware's request path once, on the same thread's `ctxtax.Optimizer`.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+
+from ctxtax_langchain import CtxtaxMiddleware
+from langchain.agents.middleware import ModelRequest, ModelResponse
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+
+STEPS = 30
+
+
+def result(i: int) -> str:
+    return "\n".join(f"file_{i}.py line {j}: value_{i}_{j} = compute({i}, {j})" for j in range(40))
+
+
+def history(tokens: int) -> list[BaseMessage]:
+    messages: list[BaseMessage] = [HumanMessage("Refactor the project.", id="h0")]
+    i = 0
+    while sum(len(str(m.content)) for m in messages) // 4 < tokens:
+        add_step(messages, i)
+        i += 1
+    return messages
+
+
+def add_step(messages: list[BaseMessage], i: int) -> None:
+    call = {"name": "read_file", "args": {"path": f"f{i}.py"}, "id": f"c{i}", "type": "tool_call"}
+    messages.append(AIMessage("", tool_calls=[call], id=f"a{i}"))
+    # every fifth read repeats an earlier file: there is something to edit
+    messages.append(ToolMessage(result(i if i % 5 else i // 2), tool_call_id=f"c{i}", id=f"t{i}"))
+
+
+def main() -> int:
+    for size in (10_000, 50_000, 200_000):
+        mw = CtxtaxMiddleware()
+        messages = history(size)
+        model = object()
+
+        def handler(request: ModelRequest) -> ModelResponse:
+            return ModelResponse(result=[AIMessage("ok")])
+
+        n = len(messages) // 2
+        times: list[float] = []
+        for step in range(STEPS + 1):
+            add_step(messages, n + step)
+            request = ModelRequest(model=model, messages=list(messages))  # type: ignore[arg-type]
+            t0 = time.perf_counter()
+            mw.wrap_model_call(request, handler)
+            if step:  # the first call builds the optimizer's index
+                times.append(time.perf_counter() - t0)
+        med = statistics.median(times) * 1000
+        print(
+            f"{size:>7,} tokens ({len(messages)} messages): median {med:.2f} ms/call, "
+            f"saved {mw.summary['tokens_saved'] // mw.summary['calls']:,} tokens/call",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""What the middleware and the runnable share: one optimizing step over LangChain messages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+
+from ctxtax import Optimizer
+from ctxtax_langchain.convert import from_context, to_context
+
+OPTIMIZER_OPTIONS = frozenset(
+    {
+        "model",
+        "unsafe",
+        "keep_last",
+        "include_tools",
+        "exclude_tools",
+        "min_saving",
+        "clear_old_results",
+        "cache_aware",
+        "expected_calls",
+        "cache_policy",
+        "prices",
+        "counter",
+        "select",
+        "ignore",
+        "rule_options",
+    }
+)
+
+
+def make_optimizer(options: dict[str, Any]) -> Optimizer:
+    """A `ctxtax.Optimizer` from the options, refusing unknown ones by name."""
+    unknown = sorted(set(options) - OPTIMIZER_OPTIONS)
+    if unknown:
+        raise TypeError(f"unknown ctxtax option(s): {', '.join(unknown)}")
+    return Optimizer(**options)
+
+
+@dataclass
+class Step:
+    """One optimizing step: the messages to send and what the edits saved."""
+
+    messages: list[BaseMessage]
+    tools: list[Any] | None
+    tokens_before: int
+    tokens_after: int
+    edits: int
+    edited: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Per edited message (by index): ``{"codes": [...], "tokens_saved": n}``."""
+
+    @property
+    def tokens_saved(self) -> int:
+        """Prompt tokens the edits took out."""
+        return self.tokens_before - self.tokens_after
+
+
+def optimize_step(
+    optimizer: Optimizer, messages: Sequence[BaseMessage], tools: Sequence[Any] | None = None
+) -> Step:
+    """Run ``optimizer`` on ``messages``; edited messages carry ``response_metadata["ctxtax"]``."""
+    from ctxtax._counting import count_context, provider_for
+
+    ctx = to_context(messages, tools, model=optimizer.model)
+    # `_run` (not `optimize_context`) because the middleware reports each edit it made.
+    applied, _deferred, _report = optimizer._run(ctx)
+    provider = provider_for(optimizer.model, ctx.source_format)
+    before = int(count_context(ctx, optimizer.counter, provider=provider).total)
+    after = int(count_context(applied.context, optimizer.counter, provider=provider).total)
+    edited: dict[int, dict[str, Any]] = {}
+    for edit in applied.edits:
+        if edit.loc.message is None:
+            continue
+        info = edited.setdefault(edit.loc.message, {"codes": [], "tokens_saved": 0})
+        if edit.code not in info["codes"]:
+            info["codes"].append(edit.code)
+        info["tokens_saved"] += edit.tokens_saved
+    out = from_context(applied.context)
+    for i, info in edited.items():
+        if 0 <= i < len(out) and out[i] is not messages[i]:
+            meta = {**out[i].response_metadata, "ctxtax": info}
+            out[i] = out[i].model_copy(update={"response_metadata": meta})
+    new_tools: list[Any] | None = None
+    if tools is not None and len(applied.context.tools) != len(ctx.tools):
+        new_tools = [t.raw for t in applied.context.tools]
+    return Step(
+        messages=out,
+        tools=new_tools,
+        tokens_before=before,
+        tokens_after=after,
+        edits=len(applied.edits),
+        edited=edited,
+    )
+
+
+__all__ = ["OPTIMIZER_OPTIONS", "Step", "make_optimizer", "optimize_step"]

@@ -1,0 +1,284 @@
+"""LangChain messages <-> ctxtax `Context`, lossless.
+
+`to_context` reads System / Human / AI / Tool messages into ctxtax parts, keeping each original
+message object on its ctxtax `Message` (``raw``) and the list of originals on the context. An
+unedited message converts back to the identical object; an edited one is rebuilt from its original
+with ``model_copy(update={"content": ...})``, so its id, name, ``additional_kwargs``,
+``response_metadata``, tool calls and usage stay as they were.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    ChatMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+
+from ctxtax import Context, Message, Part, ToolSpec
+
+FORMAT = "langchain"
+"""The ``source_format`` of a context read from LangChain messages."""
+
+_ROLE_OF_TYPE = {
+    "system": "system",
+    "human": "user",
+    "ai": "assistant",
+    "tool": "tool",
+    "function": "tool",
+}
+_TEXT_TYPES = frozenset({"text", "input_text", "output_text"})
+_REASONING_KEYS = ("reasoning", "thinking")
+
+
+def _role(message: BaseMessage) -> str:
+    if isinstance(message, ChatMessage):
+        role = message.role
+        return role if role in {"system", "developer", "user", "assistant", "tool"} else "user"
+    return _ROLE_OF_TYPE.get(message.type, "user")
+
+
+def _block_part(block: Any) -> Part:
+    """One content block (a string or a dict) as a ctxtax part, the block kept in ``raw``."""
+    if isinstance(block, str):
+        return Part(kind="text", text=block, raw=block)
+    if not isinstance(block, dict):
+        return Part(kind="other", text=str(block), raw=block)
+    kind = block.get("type")
+    if kind in _TEXT_TYPES and isinstance(block.get("text"), str):
+        return Part(kind="text", text=block["text"], raw=block)
+    if kind in _REASONING_KEYS:
+        text = block.get("reasoning") or block.get("thinking") or ""
+        return Part(kind="reasoning", text=str(text), encrypted="signature" in block, raw=block)
+    if kind in {"image", "image_url"}:
+        return Part(kind="image", raw=block)
+    if kind in {"file", "audio", "input_file", "input_audio", "document"}:
+        return Part(kind="document", raw=block)
+    return Part(kind="other", text=json.dumps(block, ensure_ascii=False, default=str), raw=block)
+
+
+def _content_parts(content: Any) -> list[Part]:
+    if isinstance(content, str):
+        # No raw: an edit of a string content writes the new string back.
+        return [Part(kind="text", text=content)] if content else []
+    return [_block_part(block) for block in content or []]
+
+
+def _call_text(args: Any) -> str:
+    return json.dumps(args, ensure_ascii=False, sort_keys=False, default=str)
+
+
+def read_message(message: BaseMessage, *, index: int = 0) -> Message:
+    """One LangChain message as a ctxtax `Message` (the original object in ``raw``)."""
+    role = _role(message)
+    content = message.content
+    meta: dict[str, Any] = {
+        "lc_index": index,
+        "lc_type": message.type,
+        "content_shape": "str" if isinstance(content, str) else "list",
+    }
+    parts: list[Part]
+    if isinstance(message, ToolMessage) or role == "tool":
+        blocks = _content_parts(content)
+        text = "\n".join(p.text for p in blocks if p.kind == "text")
+        children = tuple(p for p in blocks if p.kind != "text")
+        parts = [
+            Part(
+                kind="tool_result",
+                text=text,
+                tool_call_id=getattr(message, "tool_call_id", None),
+                tool_name=message.name,
+                is_error=getattr(message, "status", "success") == "error",
+                children=children,
+            )
+        ]
+    else:
+        parts = _content_parts(content)
+        if isinstance(message, AIMessage):
+            parts.extend(
+                Part(
+                    kind="tool_call",
+                    text=_call_text(call.get("args", {})),
+                    tool_call_id=call.get("id"),
+                    tool_name=call.get("name"),
+                    raw=call,
+                )
+                for call in message.tool_calls
+            )
+    return Message(
+        role=role,
+        parts=tuple(parts),
+        id=message.id,
+        name=message.name,
+        meta=meta,
+        raw=message,
+    )
+
+
+def read_tools(tools: Sequence[Any] | None) -> tuple[ToolSpec, ...]:
+    """LangChain tools (``BaseTool``, functions, or OpenAI / Anthropic dicts) as `ToolSpec`s."""
+    if not tools:
+        return ()
+    from langchain_core.utils.function_calling import convert_to_openai_tool
+
+    specs: list[ToolSpec] = []
+    for tool in tools:
+        try:
+            fn = convert_to_openai_tool(tool)["function"]
+        except Exception:
+            name = getattr(tool, "name", None) or (
+                tool.get("name") if isinstance(tool, dict) else None
+            )
+            if name:
+                specs.append(ToolSpec(name=str(name), raw=tool))
+            continue
+        specs.append(
+            ToolSpec(
+                name=fn["name"],
+                description=str(fn.get("description") or ""),
+                parameters=dict(fn.get("parameters") or {}),
+                shape="openai",
+                raw=tool,
+            )
+        )
+    return tuple(specs)
+
+
+def to_context(
+    messages: Sequence[BaseMessage],
+    tools: Sequence[Any] | None = None,
+    *,
+    model: str | None = None,
+    request: bool = True,
+) -> Context:
+    """LangChain messages (and the tools bound to the model) as a ctxtax `Context`.
+
+    ``request`` says the list is a prompt about to be sent (its tail is one more call's input).
+    """
+    originals = list(messages)
+    read = [read_message(m, index=i) for i, m in enumerate(originals)]
+    names = {
+        p.tool_call_id: p.tool_name
+        for m in read
+        for p in m.tool_calls
+        if p.tool_call_id and p.tool_name
+    }
+    out: list[Message] = []
+    for m in read:
+        result = m.parts[0] if m.role == "tool" and m.parts else None
+        if result is not None and result.tool_name is None and result.tool_call_id in names:
+            named = result.model_copy(update={"tool_name": names[result.tool_call_id]})
+            m = m.model_copy(update={"parts": (named, *m.parts[1:])})  # noqa: PLW2901
+        out.append(m)
+    return Context(
+        messages=tuple(out),
+        tools=read_tools(tools),
+        source_format=FORMAT,
+        model=model,
+        request=request,
+        raw=originals,
+    )
+
+
+def _block(part: Part) -> Any:
+    if part.raw is not None and not isinstance(part.raw, BaseMessage):
+        return part.raw
+    if part.kind == "reasoning":
+        return {"type": "reasoning", "reasoning": part.text}
+    return {"type": "text", "text": part.text}
+
+
+def _content(parts: Sequence[Part], shape: str) -> str | list[Any]:
+    if shape == "str" and all(p.kind == "text" for p in parts):
+        return "\n".join(p.text for p in parts)
+    return [_block(p) for p in parts]
+
+
+def _tool_calls(parts: Sequence[Part]) -> list[dict[str, Any]]:
+    calls: list[dict[str, Any]] = []
+    for p in parts:
+        if p.kind != "tool_call":
+            continue
+        if isinstance(p.raw, dict) and _call_text(p.raw.get("args", {})) == p.text:
+            calls.append(p.raw)
+            continue
+        try:
+            args = json.loads(p.text) if p.text else {}
+        except ValueError:
+            args = {"input": p.text}
+        calls.append({"name": p.tool_name or "", "args": args, "id": p.tool_call_id})
+        calls[-1]["type"] = "tool_call"
+    return calls
+
+
+def _fresh(message: Message) -> BaseMessage:
+    """A message built from nothing (no original): by role."""
+    shape = str(message.meta.get("content_shape", "str"))
+    if message.role == "tool":
+        result = message.parts[0] if message.parts else Part(kind="tool_result")
+        return ToolMessage(
+            content=_content([Part(kind="text", text=result.text), *result.children], shape),
+            tool_call_id=result.tool_call_id or "",
+            status="error" if result.is_error else "success",
+            id=message.id,
+        )
+    body = [p for p in message.parts if p.kind != "tool_call"]
+    content = _content(body, shape)
+    if message.role == "assistant":
+        return AIMessage(content=content, tool_calls=_tool_calls(message.parts), id=message.id)
+    if message.role in {"system", "developer"}:
+        return SystemMessage(content=content, id=message.id)
+    return HumanMessage(content=content, id=message.id)
+
+
+def write_message(message: Message, original: BaseMessage | None = None) -> BaseMessage:
+    """One ctxtax `Message` as a LangChain message: the original object when no edit touched it,
+    else the original with its new content (``model_copy``), else a new message by role."""
+    if isinstance(message.raw, BaseMessage):
+        return message.raw
+    if original is None:
+        return _fresh(message)
+    shape = "str" if isinstance(original.content, str) else "list"
+    update: dict[str, Any] = {}
+    if isinstance(original, ToolMessage) or message.role == "tool":
+        result = next((p for p in message.parts if p.kind == "tool_result"), None)
+        if result is not None:
+            if shape == "str" and not result.children:
+                update["content"] = result.text
+            else:
+                body = [Part(kind="text", text=result.text)] if result.text else []
+                update["content"] = [
+                    *(_block(p) for p in body),
+                    *(_block(c) for c in result.children),
+                ]
+    else:
+        body = [p for p in message.parts if p.kind != "tool_call"]
+        update["content"] = _content(body, shape)
+        if isinstance(original, AIMessage):
+            calls = _tool_calls(message.parts)
+            if calls != original.tool_calls:
+                update["tool_calls"] = calls
+    return original.model_copy(update=update)
+
+
+def from_context(ctx: Context) -> list[BaseMessage]:
+    """The context as LangChain messages: unedited messages are the very objects read."""
+    originals = ctx.raw if isinstance(ctx.raw, list) else []
+    out: list[BaseMessage] = []
+    for message in ctx.messages:
+        index = message.meta.get("lc_index")
+        original = (
+            originals[index] if isinstance(index, int) and 0 <= index < len(originals) else None
+        )
+        out.append(write_message(message, original if isinstance(original, BaseMessage) else None))
+    return out
+
+
+__all__ = ["FORMAT", "from_context", "read_message", "read_tools", "to_context", "write_message"]
