@@ -9,6 +9,7 @@ edit could break, nor reasoning, whose signature it would). The text cleaning it
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +40,13 @@ from ctxtax.rules.base import Rule, RuleOptions, Session, register
 _KINDS = frozenset({"text", "tool_result"})
 _GAP_LINES = 16  # clean lines between two noisy ones before they are separate findings
 _QUOTE_CHARS = 160
+
+
+@lru_cache(maxsize=4096)
+def _runs(text: str, min_repeats: int, fold: bool) -> tuple[RepeatRun, ...]:
+    """`repeated_runs` of a text, cached: middleware audits the same parts on every call (a
+    string caches its hash, so a part seen before costs a lookup)."""
+    return tuple(repeated_runs(text, min_repeats=min_repeats, fold=fold))
 
 
 def _parts(session: Session) -> Iterator[tuple[int, int, str]]:
@@ -359,7 +367,7 @@ class RepeatedLines(Rule):
             # Numbers in what the assistant wrote, and in a diff, are its content (a list of
             # flights and prices, a patched table); only exact repeats are noise there.
             folding = fold and messages[m].role != "assistant" and not is_diff(text)
-            runs = repeated_runs(text, min_repeats=min_repeats, fold=folding)
+            runs = _runs(text, min_repeats, folding)
             if not runs:
                 continue
             where = _Located(session, m, p, text)
