@@ -11,11 +11,12 @@ more over the calls to come than the cache writes it causes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ctxtax._auditor import Auditor
 from ctxtax._counting import count_context, provider_for
-from ctxtax._edits import Applied, Candidate, apply
+from ctxtax._edits import Applied, AppliedEdit, Candidate, apply
 from ctxtax._model import Context, Message
 from ctxtax._optimize import (
     Optimized,
@@ -52,6 +53,18 @@ def _same_message(a: Message, b: Message) -> bool:
     return a.role == b.role and [(p.kind, p.text) for p in a.parts] == [
         (p.kind, p.text) for p in b.parts
     ]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One call of an `Optimizer`: the context to send and what was done to it."""
+
+    context: Context
+    edits: list[AppliedEdit]
+    tokens_before: int
+    tokens_after: int
+    deferred: int
+    report: Report
 
 
 class Optimizer:
@@ -145,6 +158,20 @@ class Optimizer:
         """The context to send for this call: the kept edits, plus the new ones worth making."""
         return self._run(ctx)[0].context
 
+    def step(self, ctx: Context) -> Step:
+        """`optimize_context` with what it did: the edits, the tokens before and after, the
+        edits deferred for the cache, and the audit of ``ctx`` (for middleware that reports)."""
+        applied, deferred, report = self._run(ctx)
+        provider = provider_for(self.model or ctx.model, ctx.source_format)
+        return Step(
+            context=applied.context,
+            edits=applied.edits,
+            tokens_before=count_context(ctx, self.counter, provider=provider).total,
+            tokens_after=count_context(applied.context, self.counter, provider=provider).total,
+            deferred=deferred,
+            report=report,
+        )
+
     def _run(self, ctx: Context) -> tuple[Applied, int, Report]:
         self.calls += 1
         report = self.auditor.audit(ctx)
@@ -221,4 +248,4 @@ class Optimizer:
         )
 
 
-__all__ = ["Optimizer"]
+__all__ = ["Optimizer", "Step"]

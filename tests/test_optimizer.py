@@ -116,3 +116,14 @@ def test_real_session_prefix_stays_stable(name: str) -> None:
             assert changed <= 1, f"{changed} earlier messages changed between calls"
         previous = sent
     assert optimizer.rebuilt == 0
+
+
+def test_step_reports_what_it_did() -> None:
+    optimizer = Optimizer(model="gpt-4o")
+    prompts = grow()
+    ctx = ctxtax.load(prompts[1], format="openai")
+    step = optimizer.step(ctx)
+    assert [e.code for e in step.edits] == ["CTX101"]
+    assert step.tokens_after == step.tokens_before - sum(e.tokens_saved for e in step.edits)
+    assert step.context.messages[4].parts[0].text.startswith("[ctxtax: same as")
+    assert step.report.findings

@@ -62,14 +62,10 @@ def optimize_step(
     optimizer: Optimizer, messages: Sequence[BaseMessage], tools: Sequence[Any] | None = None
 ) -> Step:
     """Run ``optimizer`` on ``messages``; edited messages carry ``response_metadata["ctxtax"]``."""
-    from ctxtax._counting import count_context, provider_for
-
     ctx = to_context(messages, tools, model=optimizer.model)
-    # `_run` (not `optimize_context`) because the middleware reports each edit it made.
-    applied, _deferred, _report = optimizer._run(ctx)
-    provider = provider_for(optimizer.model, ctx.source_format)
-    before = int(count_context(ctx, optimizer.counter, provider=provider).total)
-    after = int(count_context(applied.context, optimizer.counter, provider=provider).total)
+    # `step` (not `optimize_context`): the middleware reports each edit it made.
+    applied = optimizer.step(ctx)
+    before, after = int(applied.tokens_before), int(applied.tokens_after)
     edited: dict[int, dict[str, Any]] = {}
     for edit in applied.edits:
         if edit.loc.message is None:
