@@ -187,24 +187,27 @@ def cached_messages(ctx: Context) -> int:
     return 0
 
 
-def _guard_tokens(applied: Applied, counter: TokenCounter, provider: Provider) -> Applied:
-    """Undo the edits of any message that came out longer than it went in."""
-    if not applied.originals:
-        return applied
-    before = count_context(applied.undo(), counter, provider=provider)
+def _guard_tokens(
+    applied: Applied, before: ContextTokens, counter: TokenCounter, provider: Provider
+) -> tuple[Applied, ContextTokens]:
+    """Undo the edits of any message that came out longer than it went in; ``before`` is the
+    token table of the unedited context. Returns the result and its token table."""
+    if not applied.originals and applied.original_tools is None:
+        return applied, before
     after = count_context(applied.context, counter, provider=provider)
     worse = {i for i in applied.originals if after.message_tokens[i] > before.message_tokens[i]}
     if not worse:
-        return applied
+        return applied, after
     messages = list(applied.context.messages)
     for i in worse:
         messages[i] = applied.originals[i]
-    return Applied(
+    guarded = Applied(
         context=applied.context.model_copy(update={"messages": tuple(messages)}),
         edits=[e for e in applied.edits if e.loc.message not in worse],
         originals={i: m for i, m in applied.originals.items() if i not in worse},
         original_tools=applied.original_tools,
     )
+    return guarded, count_context(guarded.context, counter, provider=provider)
 
 
 @dataclass
@@ -214,6 +217,8 @@ class _Run:
     edits: list[AppliedEdit]
     deferred: int
     first_report: Report
+    tokens_before: int
+    tokens_after: int
 
 
 def _optimize_context(
@@ -235,12 +240,13 @@ def _optimize_context(
     first_report: Report | None = first
     calls = len(ctx.model_calls())
     remaining = opts.expected_calls if opts.expected_calls is not None else max(1, calls)
+    tokens: ContextTokens = count_context(ctx, counter, provider=provider)
+    tokens_before = tokens.total
     for _ in range(MAX_ROUNDS):
         if report is None:
             report = audit_context(ctx, model=model, counter=counter, rules=rules)
         if first_report is None:
             first_report = report
-        tokens: ContextTokens = count_context(ctx, counter, provider=provider)
         found = candidates(ctx, report.findings, opts, tokens=tokens, counter=counter)
         if not found:
             break
@@ -250,17 +256,17 @@ def _optimize_context(
             else Plan(found, None, 0, 0.0)
         )
         deferred = plan.deferred
-        applied = _guard_tokens(apply(ctx, plan.chosen), counter, provider)
+        applied, after = _guard_tokens(apply(ctx, plan.chosen), tokens, counter, provider)
         if not applied.edits:
             break
         undo.append(applied)
         edits.extend(applied.edits)
-        ctx = applied.context
+        ctx, tokens = applied.context, after
         if plan.break_at is not None:
             cached = min(cached, plan.break_at)
         report = None
     assert first_report is not None
-    return _Run(ctx, undo, edits, deferred, first_report)
+    return _Run(ctx, undo, edits, deferred, first_report, tokens_before, tokens.total)
 
 
 def _api_context(ctx: Context, fmt: str) -> Context:
@@ -416,8 +422,6 @@ def optimize(
         cost=CacheCost.of(policy, found[1] if found else None),
         cached=cached_messages(ctx),
     )
-    before = count_context(ctx, counter, provider=provider).total
-    after = count_context(run.context, counter, provider=provider).total
     payload = written(run.context)
     out_messages, out_tools, out_system = _split(payload, run.context.source_format)
     if tools is not None and out_tools is None:
@@ -429,8 +433,8 @@ def optimize(
         system=out_system,
         context=run.context,
         edits=run.edits,
-        tokens_before=before,
-        tokens_after=after,
+        tokens_before=run.tokens_before,
+        tokens_after=run.tokens_after,
         report=run.first_report,
         deferred=run.deferred,
         format=run.context.source_format,

@@ -156,23 +156,14 @@ class Optimizer:
 
     def optimize_context(self, ctx: Context) -> Context:
         """The context to send for this call: the kept edits, plus the new ones worth making."""
-        return self._run(ctx)[0].context
+        return self._run(ctx)[1].context
 
     def step(self, ctx: Context) -> Step:
         """`optimize_context` with what it did: the edits, the tokens before and after, the
         edits deferred for the cache, and the audit of ``ctx`` (for middleware that reports)."""
-        applied, deferred, report = self._run(ctx)
-        provider = provider_for(self.model or ctx.model, ctx.source_format)
-        return Step(
-            context=applied.context,
-            edits=applied.edits,
-            tokens_before=count_context(ctx, self.counter, provider=provider).total,
-            tokens_after=count_context(applied.context, self.counter, provider=provider).total,
-            deferred=deferred,
-            report=report,
-        )
+        return self._run(ctx)[1]
 
-    def _run(self, ctx: Context) -> tuple[Applied, int, Report]:
+    def _run(self, ctx: Context) -> tuple[Applied, Step]:
         self.calls += 1
         report = self.auditor.audit(ctx)
         if self._made and not self._still_valid(ctx):
@@ -183,11 +174,7 @@ class Optimizer:
         made = {_identity(c) for c in self._made}
         model = self.model or ctx.model
         provider = provider_for(model, ctx.source_format)
-        table = (
-            count_context(ctx, self.counter, provider=provider)
-            if self.options.clear_old_results
-            else None
-        )
+        table = count_context(ctx, self.counter, provider=provider)
         found = candidates(ctx, report.findings, self.options, tokens=table, counter=self.counter)
         fresh = [c for c in found if _identity(c) not in made]
         deferred = 0
@@ -204,7 +191,9 @@ class Optimizer:
                 cost=CacheCost.of(policy, priced[1] if priced else None),
             )
             chosen, deferred = plan.chosen, plan.deferred
-        applied = _guard_tokens(apply(ctx, [*self._made, *chosen]), self.counter, provider)
+        applied, after = _guard_tokens(
+            apply(ctx, [*self._made, *chosen]), table, self.counter, provider
+        )
         done = {(e.code, e.action, e.loc) for e in applied.edits}
         self._made = [
             c for c in [*self._made, *chosen] if (c.finding.code, c.edit.action, c.edit.loc) in done
@@ -217,7 +206,14 @@ class Optimizer:
             if c.edit.loc.message is not None
         }
         self._sent = applied.context
-        return applied, deferred, report
+        return applied, Step(
+            context=applied.context,
+            edits=applied.edits,
+            tokens_before=table.total,
+            tokens_after=after.total,
+            deferred=deferred,
+            report=report,
+        )
 
     def optimize(self, messages: Any, *, tools: Any = None, system: Any = None) -> Optimized:
         """`optimize_context` for message payloads: the result in the caller's own format."""
@@ -226,10 +222,7 @@ class Optimizer:
             from ctxtax.errors import InputError
 
             raise InputError("the Optimizer takes one conversation of OpenAI or Anthropic messages")
-        applied, deferred, report = self._run(ctx)
-        provider = provider_for(self.model or ctx.model, ctx.source_format)
-        before = count_context(ctx, self.counter, provider=provider).total
-        after = count_context(applied.context, self.counter, provider=provider).total
+        applied, step = self._run(ctx)
         payload = written(applied.context)
         out_messages, out_tools, out_system = _split(payload, applied.context.source_format)
         return Optimized(
@@ -239,10 +232,10 @@ class Optimizer:
             system=out_system,
             context=applied.context,
             edits=applied.edits,
-            tokens_before=before,
-            tokens_after=after,
-            report=report,
-            deferred=deferred,
+            tokens_before=step.tokens_before,
+            tokens_after=step.tokens_after,
+            report=step.report,
+            deferred=step.deferred,
             format=applied.context.source_format,
             _undo=[applied],
         )
