@@ -7,17 +7,22 @@ Middleware sees the same history on every call, one or two messages longer each 
   objects with the same content objects (a dict whose ``content`` was replaced is read again);
 - token ids, in the counter's cache, keyed by the text itself;
 - the duplicate index (fingerprints, the first-occurrence table, MinHash signatures and LSH
-  keys), extended with the new blocks while the old ones are unchanged, rebuilt otherwise.
+  keys), extended with the new blocks while the old ones are unchanged, rebuilt otherwise;
+- per-message token counts, and the findings of the rules that say how they can be reused
+  (`ctxtax._memo`): message-scoped rules check only new messages, the duplication rules run
+  again only when the index found a new repeat.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ctxtax._dupes import DuplicateIndex
 from ctxtax._engine import audit_context
 from ctxtax._inputs import check_pairing, check_sizes, read_tool_list
+from ctxtax._memo import AuditMemo
 from ctxtax._model import Context, Message
 from ctxtax._pricing import Price, parse_prices
 from ctxtax._report import Report
@@ -74,8 +79,11 @@ class Auditor:
         self.max_message_chars = max_message_chars
         self.rules = select_rules(select, ignore, rule_options)
         self._tools = read_tool_list(tools) if tools is not None else None
-        self._read_cache: list[tuple[Any, Any, Any, Message]] = []
+        self._read_cache: list[_Read] = []
+        self._system: tuple[Any, Message | None] | None = None
         self._index: DuplicateIndex | None = None
+        self.memo = AuditMemo()
+        """Token counts and findings kept between audits (see `ctxtax._memo`)."""
         self.audits = 0
         self.rebuilds = 0
 
@@ -92,28 +100,49 @@ class Auditor:
         out: list[Message] = []
         offset = 0
         if fmt == "anthropic" and system is not None:
-            head = anthropic.read_system(system, source="<object>")
+            if self._system is None or self._system[0] is not system:
+                self._system = (system, anthropic.read_system(system, source="<object>"))
+            head = self._system[1]
             if head is not None:
                 out.append(head)
                 offset = 1
         cache = self._read_cache
-        fresh: list[tuple[Any, Any, Any, Message]] = []
+        fresh: list[_Read] = []
+        read: list[Message] = []
         for i, raw in enumerate(messages):
             content = raw.get("content") if isinstance(raw, dict) else None
             calls = raw.get("tool_calls") if isinstance(raw, dict) else None
-            if (
-                i < len(cache)
-                and cache[i][0] is raw
-                and cache[i][1] is content
-                and cache[i][2] is calls
-            ):
-                message = cache[i][3]
-            else:
+            hit = cache[i] if i < len(cache) else None
+            if hit is None or not hit.same(raw, content, calls):
                 message = module.read_message(raw, index=i + offset, source="<object>")
-            fresh.append((raw, content, calls, message))
-            out.append(message)
+                hit = _Read(raw, content, calls, message)
+            fresh.append(hit)
+            read.append(hit.message)
+        # Tool results carry the name of the tool whose call they answer; a message named
+        # before with the same names is the same object again (so later caches keyed on the
+        # message object hold).
+        names = {
+            p.tool_call_id: p.tool_name
+            for m in read
+            for p in m.parts
+            if p.kind == "tool_call" and p.tool_call_id
+        }
+        for entry in fresh:
+            unnamed = [
+                p.tool_call_id
+                for p in entry.message.parts
+                if p.kind == "tool_result" and p.tool_name is None
+            ]
+            if not unnamed:
+                out.append(entry.message)
+                continue
+            wanted = tuple(names.get(c) for c in unnamed)
+            if entry.named is None or entry.names != wanted:
+                (entry.named,) = anthropic.fill_tool_names([entry.message], names)
+                entry.names = wanted
+            out.append(entry.named)
         self._read_cache = fresh
-        named = anthropic.fill_tool_names(out)
+        named = tuple(out)
         return Context(
             messages=named,
             source_format=fmt,
@@ -187,12 +216,31 @@ class Auditor:
             cache_policy=self.cache_policy,
             rules=self.rules,
             duplicate_index=index,
+            memo=self.memo,
         )
 
     def reset(self) -> None:
         """Forget everything kept between audits (the counter's token cache stays)."""
         self._read_cache = []
+        self._system = None
         self._index = None
+        self.memo.clear()
+
+
+@dataclass(slots=True)
+class _Read:
+    """A message dict as read last time (kept while the caller passes the same objects)."""
+
+    raw: Any
+    content: Any
+    calls: Any
+    message: Message
+    named: Message | None = None
+    names: tuple[str | None, ...] = ()
+
+    def same(self, raw: Any, content: Any, calls: Any) -> bool:
+        """True when the caller passed the very same objects again."""
+        return self.raw is raw and self.content is content and self.calls is calls
 
 
 def _doc(messages: list[Any]) -> Any:

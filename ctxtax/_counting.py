@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from ctxtax._model import Context, Image, Part, ToolSpec
+from ctxtax._model import Context, Image, Message, Part, ToolSpec
 from ctxtax._tokens import TokenCounter
 
 Provider = Literal["openai", "anthropic"]
@@ -160,37 +160,94 @@ def context_texts(ctx: Context) -> list[str]:
     """Every text `count_context` encodes: roles, names, part texts, then the tool schemas."""
     texts: list[str] = []
     for message in ctx.messages:
-        texts.append(message.role)
-        if message.name:
-            texts.append(message.name)
-        for part in message.parts:
-            texts.extend(_part_texts(part))
+        _message_texts(message, texts)
     texts.extend(tool_schema_text(t) for t in ctx.tools)
     return texts
 
 
+class CountMemo:
+    """Per-message and per-tool counts kept between calls of a growing session.
+
+    Keyed by the message (or tool) object itself: contexts are immutable, and an `Auditor` or an
+    `Optimizer` hands the same message objects in again while the caller's messages are
+    unchanged, so a message counted once is looked up, not walked again. Each entry holds its
+    object, so the id it is keyed by cannot be reused by another object while it is here.
+    """
+
+    __slots__ = ("_messages", "_tools")
+
+    def __init__(self) -> None:
+        self._messages: dict[tuple[int, str], tuple[Message, int, list[int], frozenset[str]]] = {}
+        self._tools: dict[tuple[int, str], tuple[ToolSpec, str]] = {}
+
+    def prune(self, ctx: Context, *, slack: int = 4) -> None:
+        """Forget entries of objects ``ctx`` no longer holds, once they outnumber its own."""
+        if len(self._messages) > slack * len(ctx.messages) + 64:
+            alive = {id(m) for m in ctx.messages}
+            self._messages = {k: v for k, v in self._messages.items() if k[0] in alive}
+        if len(self._tools) > slack * len(ctx.tools) + 64:
+            alive = {id(t) for t in ctx.tools}
+            self._tools = {k: v for k, v in self._tools.items() if k[0] in alive}
+
+
+def _message_texts(message: Message, texts: list[str]) -> None:
+    texts.append(message.role)
+    if message.name:
+        texts.append(message.name)
+    for part in message.parts:
+        texts.extend(_part_texts(part))
+
+
 def count_context(
-    ctx: Context, counter: TokenCounter, *, provider: Provider | None = None
+    ctx: Context,
+    counter: TokenCounter,
+    *,
+    provider: Provider | None = None,
+    memo: CountMemo | None = None,
 ) -> ContextTokens:
-    """Count every message, part and tool of ``ctx`` with ``counter``."""
+    """Count every message, part and tool of ``ctx`` with ``counter``.
+
+    With a ``memo`` (kept by middleware between calls), messages and tools counted before are
+    looked up; only new ones are encoded and walked.
+    """
     provider = provider or provider_for(ctx.model, ctx.source_format)
     framing = framing_for(provider)
-    texts = context_texts(ctx)
-    schema_texts = texts[len(texts) - len(ctx.tools) :] if ctx.tools else []
+    messages = ctx.messages
+    known: list[tuple[Message, int, list[int], frozenset[str]] | None]
+    if memo is None:
+        known = [None] * len(messages)
+    else:
+        entries = memo._messages
+        known = [entries.get((id(m), provider)) for m in messages]
+    texts: list[str] = []
+    for message, hit in zip(messages, known, strict=True):
+        if hit is None:
+            _message_texts(message, texts)
+    schema_texts = _schema_texts(ctx.tools, provider, memo)
+    texts.extend(schema_texts)
     unique = list(dict.fromkeys(texts))
     lookup = dict(zip(unique, (len(ids) for ids in counter.encode_many(unique)), strict=True))
     lookup[""] = 0
 
     estimates: set[str] = set()
-    n = len(ctx.messages)
+    n = len(messages)
     message_tokens = np.zeros(n, dtype=np.int64)
     framing_tokens = np.zeros(n, dtype=np.int64)
     part_tokens: list[list[int]] = []
-    for i, message in enumerate(ctx.messages):
-        frame = framing.per_message + lookup[message.role]
-        if message.name:
-            frame += lookup[message.name] + framing.per_name
-        counts = [_part_count(p, lookup, framing, estimates) for p in message.parts]
+    for i, (message, known_counts) in enumerate(zip(messages, known, strict=True)):
+        hit = known_counts
+        if hit is None:
+            frame = framing.per_message + lookup[message.role]
+            if message.name:
+                frame += lookup[message.name] + framing.per_name
+            own: set[str] = set()
+            counts = [_part_count(p, lookup, framing, own) for p in message.parts]
+            hit = (message, frame, counts, frozenset(own))
+            if memo is not None:
+                memo._messages[(id(message), provider)] = hit
+        _, frame, counts, own_estimates = hit
+        if own_estimates:
+            estimates.update(own_estimates)
         part_tokens.append(counts)
         framing_tokens[i] = frame
         message_tokens[i] = frame + sum(counts)
@@ -199,6 +256,8 @@ def count_context(
         estimates.add("tool schemas")
     if provider != "openai":
         estimates.add("message framing")
+    if memo is not None:
+        memo.prune(ctx)
     return ContextTokens(
         provider=provider,
         framing=framing,
@@ -210,10 +269,25 @@ def count_context(
     )
 
 
+def _schema_texts(
+    tools: tuple[ToolSpec, ...], provider: Provider, memo: CountMemo | None
+) -> list[str]:
+    if memo is None:
+        return [tool_schema_text(t) for t in tools]
+    out: list[str] = []
+    for spec in tools:
+        hit = memo._tools.get((id(spec), provider))
+        if hit is None:
+            hit = memo._tools[(id(spec), provider)] = (spec, tool_schema_text(spec))
+        out.append(hit[1])
+    return out
+
+
 __all__ = [
     "ANTHROPIC_FRAMING",
     "OPENAI_FRAMING",
     "ContextTokens",
+    "CountMemo",
     "Framing",
     "Provider",
     "count_context",

@@ -17,6 +17,7 @@ calls of a growing session pays for the new messages only. Kernels are in `ctxta
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -45,6 +46,7 @@ _TEXT_KINDS: frozenset[PartKind] = frozenset(
     {"text", "reasoning", "tool_call", "tool_result", "document", "other"}
 )
 _DIGITS = re.compile(r"\d+")
+_SERIALS = itertools.count()
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +175,8 @@ class DuplicateIndex:
     _lines_cache: dict[int, tuple[list[int], list[int]]] = field(default_factory=dict)
     cache: dict[Any, Any] = field(default_factory=dict)
     """What the rules derive from the index, kept while the index lives (an Auditor's)."""
+    serial: int = field(default_factory=lambda: next(_SERIALS))
+    """Distinct for every index a process builds (unlike ``id``, never reused)."""
 
     @classmethod
     def build(cls, session: Session) -> DuplicateIndex:

@@ -36,6 +36,7 @@ from ctxtax._waste import measure
 if TYPE_CHECKING:
     from ctxtax._config import Config
     from ctxtax._dupes import DuplicateIndex
+    from ctxtax._memo import AuditMemo
     from ctxtax.rules.base import Rule
 
 
@@ -146,15 +147,21 @@ def audit_context(
     cache_policy: CachePolicy | None = None,
     rules: Sequence[Rule] | None = None,
     duplicate_index: DuplicateIndex | None = None,
+    memo: AuditMemo | None = None,
 ) -> Report:
-    """Audit one conversation with ``rules`` (all registered rules by default)."""
+    """Audit one conversation with ``rules`` (all registered rules by default).
+
+    ``duplicate_index`` and ``memo`` are what an `Auditor` keeps between audits of a growing
+    session (see `ctxtax._memo`)."""
     from ctxtax.rules import Session, select_rules
 
     prices = prices or {}
     model = _context_model(ctx, model)
     counter = counter or default_counter(model)
     provider = provider_for(model, ctx.source_format)
-    tokens = count_context(ctx, counter, provider=provider)
+    tokens = count_context(
+        ctx, counter, provider=provider, memo=memo.counts if memo is not None else None
+    )
     calls: tuple[Call, ...] = ctx.model_calls()
     carried = residency(ctx, calls)
 
@@ -210,7 +217,10 @@ def audit_context(
         options=shared_options(rules),
         duplicate_index=duplicate_index,
     )
-    findings = [f for rule in rules for f in rule.check(session)]
+    if memo is None:
+        findings = [f for rule in rules for f in rule.check(session)]
+    else:
+        findings = memo.run(rules, session)
     findings.sort(
         key=lambda f: (
             f.loc.message if f.loc.message is not None else -1,

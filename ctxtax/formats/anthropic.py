@@ -10,7 +10,7 @@ that record Anthropic messages (Claude Code, claude-trace).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ctxtax._model import Context, Image, Message, Part, Role, ToolSpec
@@ -150,9 +150,15 @@ def read_blocks(content: Any, *, source: str, index: int) -> tuple[Part, ...]:
     return tuple(read_block(b, source=source, index=index) for b in content)
 
 
-def fill_tool_names(messages: Sequence[Message]) -> tuple[Message, ...]:
-    """Tool results carry the name of the tool whose call they answer."""
-    names = {p.tool_call_id: p.tool_name for m in messages for p in m.tool_calls if p.tool_call_id}
+def fill_tool_names(
+    messages: Sequence[Message], names: Mapping[str | None, str | None] | None = None
+) -> tuple[Message, ...]:
+    """Tool results carry the name of the tool whose call they answer (``names``: call id to
+    tool name, by default from the tool calls of ``messages``)."""
+    if names is None:
+        names = {
+            p.tool_call_id: p.tool_name for m in messages for p in m.tool_calls if p.tool_call_id
+        }
     out: list[Message] = []
     for m in messages:
         if any(p.kind == "tool_result" and p.tool_name is None for p in m.parts):

@@ -11,10 +11,10 @@ Third-party rule packs register `Rule` subclasses under the entry-point group ``
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Hashable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -57,6 +57,16 @@ class Session:
     options: dict[str, Any] = field(default_factory=dict)
     duplicate_index: DuplicateIndex | None = None
     cache: dict[str, Any] = field(default_factory=dict)
+    only: tuple[int, ...] | None = None
+    """The messages a rule with ``scope = "message"`` looks at (None: all of them)."""
+
+    def only_messages(self, indices: Iterable[int]) -> Session:
+        """This session with message-scoped rules limited to the messages ``indices``."""
+        return replace(self, only=tuple(indices))
+
+    def message_indices(self) -> Iterable[int]:
+        """The indices of the messages a message-scoped rule checks."""
+        return range(len(self.context.messages)) if self.only is None else self.only
 
     @cached_property
     def duplicates(self) -> DuplicateIndex:
@@ -99,6 +109,16 @@ class Rule:
     name: ClassVar[str]
     severity: ClassVar[Severity] = "warning"
     Options: ClassVar[type[RuleOptions]] = RuleOptions
+    scope: ClassVar[Literal["session", "message"]] = "session"
+    """``"message"`` when a message's findings depend on that message alone (and the options),
+    each reporting that message's residency as its ``calls``: such a rule looks only at
+    `Session.message_indices`, and an incremental audit checks only the messages it has not seen."""
+
+    def memo_key(self, session: Session) -> Hashable | None:
+        """A key that, while unchanged between two audits of a growing session, means this rule
+        finds the same things (each reporting its message's residency as ``calls``); None (the
+        default) means run it every time."""
+        return None
 
     def __init__(self, options: RuleOptions | dict[str, Any] | None = None) -> None:
         if isinstance(options, RuleOptions):

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from ctxtax._dupes import Block, DuplicateIndex, ExactSpan, NearPair
 from ctxtax._findings import Edit, Finding, Loc, trusted
@@ -260,13 +261,19 @@ def _source_groups(spans: list[ExactSpan]) -> list[list[int]]:
     return groups
 
 
+def _classes_key(session: Session) -> tuple[Any, ...]:
+    index = session.duplicates
+    opts = session.options.get("duplicates", {})
+    return (_CLASSES_KEY, len(index.spans), len(index.near), tuple(sorted(opts.items())))
+
+
 def classify(session: Session) -> Classified:
     """Split the visible exact spans between CTX101, CTX103 and CTX104 (cached per session)."""
     index = session.duplicates
     opts = session.options.get("duplicates", {})
     # It depends on the spans and pairs found (with the call windows of their blocks) and the
     # options: an auditor that appended a message without a new repeat reuses it.
-    key = (_CLASSES_KEY, len(index.spans), len(index.near), tuple(sorted(opts.items())))
+    key = _classes_key(session)
     cached = index.cache.get(key)
     if isinstance(cached, Classified):
         return cached
@@ -310,6 +317,15 @@ def classify(session: Session) -> Classified:
     index.cache = {k: v for k, v in index.cache.items() if k[0] != _CLASSES_KEY}
     index.cache[key] = result
     return result
+
+
+def classes_key(session: Session) -> Hashable:
+    """While this is unchanged between two audits of a growing session (the same kept index,
+    the same spans and pairs found, the same call windows), the duplication rules find the
+    same things: the `Rule.memo_key` of CTX101-CTX104."""
+    index = session.duplicates
+    windows = frozenset((c.start, min(c.head, c.start)) for c in session.calls)
+    return (index.serial, _classes_key(session), windows)
 
 
 def _span_edit(session: Session, span: ExactSpan) -> Edit | None:
@@ -500,6 +516,10 @@ class ExactDuplicate(Rule):
     name = "exact-duplicate"
     Options = DuplicationOptions
 
+    def memo_key(self, session: Session) -> Hashable:
+        """See `classes_key`."""
+        return classes_key(session)
+
     def check(self, session: Session) -> Iterator[Finding]:
         """One finding per repeated span."""
         index = session.duplicates
@@ -556,6 +576,10 @@ class NearDuplicate(Rule):
     code = "CTX102"
     name = "near-duplicate"
     Options = NearDuplicateOptions
+
+    def memo_key(self, session: Session) -> Hashable:
+        """See `classes_key`."""
+        return classes_key(session)
 
     def check(self, session: Session) -> Iterator[Finding]:
         """One finding per block that nearly repeats an earlier one."""
@@ -651,6 +675,10 @@ class RepeatedInjection(Rule):
     name = "repeated-injection"
     Options = InjectionOptions
 
+    def memo_key(self, session: Session) -> Hashable:
+        """See `classes_key`."""
+        return classes_key(session)
+
     def check(self, session: Session) -> Iterator[Finding]:
         """One finding per repeated copy."""
         index = session.duplicates
@@ -696,6 +724,10 @@ class DuplicatedTranscript(Rule):
     code = "CTX104"
     name = "duplicated-transcript"
     Options = TranscriptOptions
+
+    def memo_key(self, session: Session) -> Hashable:
+        """See `classes_key`."""
+        return classes_key(session)
 
     def check(self, session: Session) -> Iterator[Finding]:
         """One finding per repeated span of the run."""

@@ -51,8 +51,9 @@ def _runs(text: str, min_repeats: int, fold: bool) -> tuple[RepeatRun, ...]:
 
 def _parts(session: Session) -> Iterator[tuple[int, int, str]]:
     """(message, part, text) of every part whose text the noise rules may rewrite."""
-    for m, message in enumerate(session.context.messages):
-        for p, part in enumerate(message.parts):
+    messages = session.context.messages
+    for m in session.message_indices():
+        for p, part in enumerate(messages[m].parts):
             if part.kind in _KINDS and part.text and not part.encrypted:
                 yield m, p, part.text
 
@@ -218,6 +219,7 @@ class TerminalNoise(Rule):
     code = "CTX401"
     name = "terminal-noise"
     Options = TerminalNoiseOptions
+    scope = "message"
 
     def check(self, session: Session) -> Iterator[Finding]:
         """Findings per cluster of noisy lines, and per run of stale progress frames."""
@@ -353,6 +355,7 @@ class RepeatedLines(Rule):
     code = "CTX402"
     name = "repeated-lines"
     Options = RepeatedLinesOptions
+    scope = "message"
 
     def check(self, session: Session) -> Iterator[Finding]:
         """One finding per run of repeated lines."""
@@ -468,6 +471,7 @@ class InlineBinary(Rule):
     code = "CTX403"
     name = "inline-binary"
     Options = InlineBinaryOptions
+    scope = "message"
 
     def check(self, session: Session) -> Iterator[Finding]:
         """One finding per blob."""
@@ -551,6 +555,7 @@ class WhitespaceBloat(Rule):
     code = "CTX404"
     name = "whitespace-bloat"
     Options = WhitespaceOptions
+    scope = "message"
 
     def check(self, session: Session) -> Iterator[Finding]:
         """At most one finding per part."""

@@ -1,0 +1,117 @@
+"""What an `Auditor` keeps between audits of a growing session, besides the duplicate index.
+
+- token counts per message and per tool schema (`CountMemo`);
+- the findings of each rule that says how they may be reused:
+  - a rule with ``scope = "message"`` finds in each message from that message alone, so only
+    messages it has not seen (a new object, or one at a new position) are checked again;
+  - a rule with a ``memo_key`` finds the same things while its key is unchanged (the duplication
+    rules: the same repeated spans and near pairs), so it is not run again until the key moves.
+
+Reused findings are the same objects, except ``calls``: both kinds of rule report the calls that
+carried the finding's message (its residency), which grows with the session, so a reused finding
+gets the message's residency of this audit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from ctxtax._counting import CountMemo
+from ctxtax._findings import Finding, trusted
+from ctxtax._model import Message
+
+if TYPE_CHECKING:
+    from ctxtax.rules.base import Rule, Session
+
+_Entry = tuple[Message, tuple[Finding, ...]]
+
+
+def with_calls(finding: Finding, residency: npt.NDArray[np.int64]) -> Finding:
+    """``finding`` with ``calls`` set to its message's residency (itself when unchanged)."""
+    message = finding.loc.message
+    if message is None or message >= len(residency):
+        return finding
+    calls = int(residency[message])
+    if finding.calls == calls:
+        return finding
+    return trusted(Finding, **{**finding.__dict__, "calls": calls})
+
+
+class AuditMemo:
+    """Token counts and rule findings kept between the audits of one growing session."""
+
+    __slots__ = ("_by_message", "_keyed", "checked", "counts", "reused")
+
+    def __init__(self) -> None:
+        self.counts = CountMemo()
+        self._by_message: dict[str, dict[tuple[int, int], _Entry]] = {}
+        self._keyed: dict[str, tuple[Hashable, tuple[Finding, ...]]] = {}
+        self.checked = 0
+        """Messages the message-scoped rules checked in the last audit (for tests and benches)."""
+        self.reused: list[str] = []
+        """Codes of the keyed rules whose findings the last audit reused without running them."""
+
+    def clear(self) -> None:
+        """Forget everything kept."""
+        self.counts = CountMemo()
+        self._by_message.clear()
+        self._keyed.clear()
+
+    def run(self, rules: Sequence[Rule], session: Session) -> list[Finding]:
+        """The findings of ``rules`` in ``session``, reusing what still holds."""
+        out: list[Finding] = []
+        self.checked = 0
+        self.reused = []
+        for rule in rules:
+            if rule.scope == "message":
+                out.extend(self._per_message(rule, session))
+                continue
+            key = rule.memo_key(session)
+            if key is None:
+                out.extend(rule.check(session))
+                continue
+            kept = self._keyed.get(rule.code)
+            if kept is not None and kept[0] == key:
+                self.reused.append(rule.code)
+                out.extend(with_calls(f, session.residency) for f in kept[1])
+            else:
+                found = tuple(rule.check(session))
+                self._keyed[rule.code] = (key, found)
+                out.extend(found)
+        return out
+
+    def _per_message(self, rule: Rule, session: Session) -> Iterable[Finding]:
+        messages = session.context.messages
+        store = self._by_message.get(rule.code, {})
+        kept: dict[tuple[int, int], _Entry] = {}
+        todo: list[int] = []
+        for i, message in enumerate(messages):
+            key = (i, id(message))
+            entry = store.get(key)
+            if entry is None:
+                todo.append(i)
+            else:
+                kept[key] = entry
+        if todo:
+            self.checked = max(self.checked, len(todo))
+            found: dict[int, list[Finding]] = {i: [] for i in todo}
+            for finding in rule.check(session.only_messages(todo)):
+                at = finding.loc.message
+                if at is not None and at in found:
+                    found[at].append(finding)
+            for i in todo:
+                kept[(i, id(messages[i]))] = (messages[i], tuple(found[i]))
+        self._by_message[rule.code] = kept
+        residency = session.residency
+        return [
+            with_calls(f, residency)
+            for i, message in enumerate(messages)
+            for f in kept[(i, id(message))][1]
+        ]
+
+
+__all__ = ["AuditMemo", "with_calls"]

@@ -1,0 +1,110 @@
+"""The Auditor's memo (`ctxtax._memo`): reused counts and findings give the full audit's report.
+
+Every rule runs; after each appended message the kept Auditor's report must equal a fresh full
+audit's, while the message-scoped rules look only at the new message and the duplication rules
+are not run again when nothing new repeats.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import ctxtax
+from tests.conftest import real
+
+ANSI_LOG = "\n".join(f"\x1b[32mstep {i}\x1b[0m \x1b[2K\r downloading {i * 3}%" for i in range(40))
+REPEATS = "\n".join(["WARNING: deprecated call in module foo.bar (see docs)"] * 60)
+BLOB = "data:image/png;base64," + "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4" * 60
+SPACES = "result:" + ("   \n\n\n\n\n" * 80) + "done   "
+FILE = "\n".join(
+    f"def handler_{i}(request):\n    return request.params['f{i}'] * {i}" for i in range(30)
+)
+
+
+def tool_turn(cid: str, name: str, args: dict[str, Any], output: str) -> list[dict[str, Any]]:
+    call = {
+        "id": cid,
+        "type": "function",
+        "function": {"name": name, "arguments": json.dumps(args)},
+    }
+    return [
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": cid, "content": output},
+    ]
+
+
+def grow_and_compare(messages: list[dict[str, Any]], start: int = 1) -> ctxtax.Auditor:
+    """Audit every prefix of ``messages`` with one kept Auditor; each must equal a full audit."""
+    auditor = ctxtax.Auditor(model="gpt-4o")
+    for n in range(start, len(messages) + 1):
+        history = messages[:n]
+        kept = auditor.audit(history)
+        full = ctxtax.audit(list(history), model="gpt-4o")
+        assert kept.model_dump() == full.model_dump(), f"after {n} messages"
+    return auditor
+
+
+def noisy_session() -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": "You are a coding agent."},
+        {"role": "user", "content": "Fix the build."},
+    ]
+    outputs = [ANSI_LOG, REPEATS, BLOB, SPACES, FILE, "ok", FILE, ANSI_LOG + "\nmore", FILE]
+    for i, output in enumerate(outputs):
+        messages += tool_turn(f"c{i}", "run_shell" if i % 2 else "read_file", {"i": i % 3}, output)
+    messages.append({"role": "assistant", "content": "Done."})
+    return messages
+
+
+def test_a_growing_noisy_session_matches_full_audits() -> None:
+    auditor = grow_and_compare(noisy_session())
+    report = auditor.audit(noisy_session())
+    assert {"CTX101", "CTX401", "CTX402", "CTX403", "CTX404"} <= {f.code for f in report.findings}
+
+
+def test_message_scoped_rules_check_only_new_messages() -> None:
+    messages = noisy_session()
+    auditor = ctxtax.Auditor(model="gpt-4o")
+    auditor.audit(messages[:-3])
+    assert auditor.memo.checked == len(messages) - 3  # the first audit checks everything
+    auditor.audit(messages)
+    assert auditor.memo.checked == 3
+    # the same messages again: nothing to check, and the findings are the same
+    before = auditor.audit(messages)
+    assert auditor.memo.checked == 0
+    assert before.model_dump() == ctxtax.audit(list(messages), model="gpt-4o").model_dump()
+
+
+def test_duplication_rules_are_reused_until_something_new_repeats() -> None:
+    messages = noisy_session()
+    auditor = ctxtax.Auditor(model="gpt-4o")
+    auditor.audit(messages)
+    auditor.audit([*messages, {"role": "user", "content": "Something entirely new, at last."}])
+    assert {"CTX101", "CTX102", "CTX103", "CTX104"} <= set(auditor.memo.reused)
+    auditor.audit([*messages, {"role": "user", "content": FILE}])  # a new copy of the file
+    assert "CTX101" not in auditor.memo.reused
+
+
+def test_a_changed_message_is_checked_again() -> None:
+    messages = noisy_session()
+    auditor = ctxtax.Auditor(model="gpt-4o")
+    auditor.audit(messages)
+    changed = [*messages[:3], {**messages[3], "content": "clean output"}, *messages[4:]]
+    report = auditor.audit(changed)
+    assert auditor.memo.checked == 1
+    assert report.model_dump() == ctxtax.audit(list(changed), model="gpt-4o").model_dump()
+
+
+def test_real_tau_bench_conversation_grows_like_full_audits() -> None:
+    path = real("tau-bench", "gpt-4o-airline.json")
+    runs = json.loads(path.read_text(encoding="utf-8"))
+    longest = max((r["traj"] for r in runs), key=len)
+    grow_and_compare(longest, start=2)
+
+
+def test_real_mini_swe_agent_session_grows_like_full_audits() -> None:
+    path = real("mini-swe-agent-gemini3", "psf__requests-1142.traj.json")
+    raw = json.loads(path.read_text(encoding="utf-8"))["messages"]
+    messages = [{"role": m["role"], "content": str(m["content"])} for m in raw]
+    grow_and_compare(messages[:40], start=2)
