@@ -121,7 +121,7 @@ class Auditor:
         # Tool results carry the name of the tool whose call they answer; a message named
         # before with the same names is the same object again (so later caches keyed on the
         # message object hold).
-        names = {
+        names: dict[str | None, str | None] = {
             p.tool_call_id: p.tool_name
             for m in read
             for p in m.parts
