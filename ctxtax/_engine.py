@@ -216,6 +216,8 @@ def audit_context(
         counter=counter,
         options=shared_options(rules),
         duplicate_index=duplicate_index,
+        unchanged=memo.unchanged(ctx.messages) if memo is not None else 0,
+        memories=memo.memories if memo is not None else None,
     )
     if memo is None:
         findings = [f for rule in rules for f in rule.check(session)]

@@ -15,7 +15,7 @@ gets the message's residency of this audit.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -44,12 +44,15 @@ def with_calls(finding: Finding, residency: npt.NDArray[np.int64]) -> Finding:
 class AuditMemo:
     """Token counts and rule findings kept between the audits of one growing session."""
 
-    __slots__ = ("_by_message", "_keyed", "checked", "counts", "reused")
+    __slots__ = ("_by_message", "_keyed", "_messages", "checked", "counts", "memories", "reused")
 
     def __init__(self) -> None:
         self.counts = CountMemo()
         self._by_message: dict[str, dict[tuple[int, int], _Entry]] = {}
         self._keyed: dict[str, tuple[Hashable, tuple[Finding, ...]]] = {}
+        self._messages: tuple[Message, ...] = ()
+        self.memories: dict[str, dict[str, Any]] = {}
+        """What rules keep between audits (`Session.memory`)."""
         self.checked = 0
         """Messages the message-scoped rules checked in the last audit (for tests and benches)."""
         self.reused: list[str] = []
@@ -60,6 +63,19 @@ class AuditMemo:
         self.counts = CountMemo()
         self._by_message.clear()
         self._keyed.clear()
+        self._messages = ()
+        self.memories = {}
+
+    def unchanged(self, messages: tuple[Message, ...]) -> int:
+        """How many leading ``messages`` are the very objects of the previous audit's (then
+        remember these for the next audit)."""
+        same = 0
+        for a, b in zip(self._messages, messages, strict=False):
+            if a is not b:
+                break
+            same += 1
+        self._messages = messages
+        return same
 
     def run(self, rules: Sequence[Rule], session: Session) -> list[Finding]:
         """The findings of ``rules`` in ``session``, reusing what still holds."""

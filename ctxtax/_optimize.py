@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ctxtax._counting import ContextTokens, Provider, count_context, provider_for
+from ctxtax._counting import ContextTokens, CountMemo, Provider, count_context, provider_for
 from ctxtax._edits import Applied, AppliedEdit, Candidate, apply
 from ctxtax._engine import _context_model, audit_context
 from ctxtax._findings import Finding
@@ -188,13 +188,17 @@ def cached_messages(ctx: Context) -> int:
 
 
 def _guard_tokens(
-    applied: Applied, before: ContextTokens, counter: TokenCounter, provider: Provider
+    applied: Applied,
+    before: ContextTokens,
+    counter: TokenCounter,
+    provider: Provider,
+    memo: CountMemo | None = None,
 ) -> tuple[Applied, ContextTokens]:
     """Undo the edits of any message that came out longer than it went in; ``before`` is the
     token table of the unedited context. Returns the result and its token table."""
     if not applied.originals and applied.original_tools is None:
         return applied, before
-    after = count_context(applied.context, counter, provider=provider)
+    after = count_context(applied.context, counter, provider=provider, memo=memo)
     worse = {i for i in applied.originals if after.message_tokens[i] > before.message_tokens[i]}
     if not worse:
         return applied, after
@@ -207,7 +211,7 @@ def _guard_tokens(
         originals={i: m for i, m in applied.originals.items() if i not in worse},
         original_tools=applied.original_tools,
     )
-    return guarded, count_context(guarded.context, counter, provider=provider)
+    return guarded, count_context(guarded.context, counter, provider=provider, memo=memo)
 
 
 @dataclass

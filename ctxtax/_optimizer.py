@@ -174,7 +174,8 @@ class Optimizer:
         made = {_identity(c) for c in self._made}
         model = self.model or ctx.model
         provider = provider_for(model, ctx.source_format)
-        table = count_context(ctx, self.counter, provider=provider)
+        counts = self.auditor.memo.counts
+        table = count_context(ctx, self.counter, provider=provider, memo=counts)
         found = candidates(ctx, report.findings, self.options, tokens=table, counter=self.counter)
         fresh = [c for c in found if _identity(c) not in made]
         deferred = 0
@@ -185,14 +186,14 @@ class Optimizer:
             remaining = self.options.expected_calls or max(1, self.calls)
             plan = choose(
                 fresh,
-                count_context(kept.context, self.counter, provider=provider),
+                count_context(kept.context, self.counter, provider=provider, memo=counts),
                 cached=cached,
                 remaining_calls=remaining,
                 cost=CacheCost.of(policy, priced[1] if priced else None),
             )
             chosen, deferred = plan.chosen, plan.deferred
         applied, after = _guard_tokens(
-            apply(ctx, [*self._made, *chosen]), table, self.counter, provider
+            apply(ctx, [*self._made, *chosen]), table, self.counter, provider, counts
         )
         done = {(e.code, e.action, e.loc) for e in applied.edits}
         self._made = [

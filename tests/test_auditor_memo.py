@@ -108,3 +108,25 @@ def test_real_mini_swe_agent_session_grows_like_full_audits() -> None:
     raw = json.loads(path.read_text(encoding="utf-8"))["messages"]
     messages = [{"role": m["role"], "content": str(m["content"])} for m in raw]
     grow_and_compare(messages[:40], start=2)
+
+
+def listing(tag: str) -> str:
+    return "\n".join(f"src/{tag}_module_{i}/handler_{tag}_{i}.py {1000 + i}" for i in range(120))
+
+
+def test_stale_outputs_found_incrementally_match_full_audits() -> None:
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "Tidy the repository."}]
+    for i, tag in enumerate(["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"]):
+        messages += tool_turn(f"s{i}", "find_files", {"pattern": tag}, listing(tag))
+        # the agent acts on every other listing: those are referred to, the rest are stale
+        said = f"Opening src/{tag}_module_3 next." if i % 2 else "Nothing useful there."
+        messages.append({"role": "assistant", "content": said})
+    auditor = grow_and_compare(messages)
+    report = auditor.audit(messages)
+    stale = [f for f in report.findings if f.code == "CTX302"]
+    assert stale and all(messages[f.loc.message]["tool_call_id"] for f in stale)
+    # a message rewritten in the middle: the kept word history is rebuilt, still right
+    changed = [*messages[:4], {**messages[4], "content": "Opening src/alpha_module_1."}]
+    changed += messages[5:]
+    kept = auditor.audit(changed).model_dump()
+    assert kept == ctxtax.audit(list(changed), model="gpt-4o").model_dump()

@@ -59,6 +59,19 @@ class Session:
     cache: dict[str, Any] = field(default_factory=dict)
     only: tuple[int, ...] | None = None
     """The messages a rule with ``scope = "message"`` looks at (None: all of them)."""
+    unchanged: int = 0
+    """How many leading messages are the very ones of the previous audit of this session (an
+    `Auditor`'s); 0 for a one-off audit. With `memory`, a rule can carry analyses of those
+    messages over instead of redoing them."""
+    memories: dict[str, dict[str, Any]] | None = None
+
+    def memory(self, name: str) -> dict[str, Any]:
+        """A dict kept for ``name`` between the audits of a growing session (empty at first,
+        and always empty for a one-off audit). What it holds about the first `unchanged`
+        messages still holds; anything about later messages must be computed again."""
+        if self.memories is None:
+            self.memories = {}
+        return self.memories.setdefault(name, {})
 
     def only_messages(self, indices: Iterable[int]) -> Session:
         """This session with message-scoped rules limited to the messages ``indices``."""

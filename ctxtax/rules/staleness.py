@@ -15,6 +15,7 @@ import re
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterator
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -291,23 +292,10 @@ class StaleOutput(Rule):
         if not candidates:
             return
         messages = session.context.messages
-        first_seen: dict[str, tuple[int, int]] = {}
-        last_used: dict[str, int] = {}
-        new_words: dict[tuple[int, int], list[str]] = {}
+        new_words, last_used = _word_history(session)
         next_reply = [len(messages)] * (len(messages) + 1)
         for i in range(len(messages) - 1, -1, -1):
             next_reply[i] = i if messages[i].role == "assistant" else next_reply[i + 1]
-        for i, message in enumerate(messages):
-            for j, part in enumerate(message.parts):
-                words = set(_WORD.findall(part.text.lower()))
-                fresh = [w for w in words if w not in first_seen]
-                for w in fresh:
-                    first_seen[w] = (i, j)
-                if (i, j) in candidates:
-                    new_words[(i, j)] = sorted(fresh)
-                if message.role == "assistant":
-                    for w in words:
-                        last_used[w] = i
         for at, action in candidates.items():
             fresh = new_words.get(at, [])
             if len(fresh) < _MIN_NEW_WORDS or any(last_used.get(w, -1) > at[0] for w in fresh):
@@ -346,6 +334,39 @@ class StaleOutput(Rule):
             },
             edits=(edit,),
         )
+
+
+@lru_cache(maxsize=8192)
+def _words(text: str) -> frozenset[str]:
+    """The distinctive words of a text (cached: middleware sees the same parts every call)."""
+    return frozenset(_WORD.findall(text.lower()))
+
+
+def _word_history(session: Session) -> tuple[dict[tuple[int, int], list[str]], dict[str, int]]:
+    """For each part, the words no earlier part had (sorted); for each word, the last message
+    of the assistant's that used it. Kept between the audits of a growing session: only the
+    messages past the unchanged prefix are read again."""
+    memory = session.memory("CTX302.words")
+    done = int(memory.get("messages", 0))
+    if done == 0 or done > session.unchanged:
+        done = 0
+        memory.update(first_seen=set(), last_used={}, new_words={})
+    first_seen: set[str] = memory["first_seen"]
+    last_used: dict[str, int] = memory["last_used"]
+    new_words: dict[tuple[int, int], list[str]] = memory["new_words"]
+    messages = session.context.messages
+    for i in range(done, len(messages)):
+        message = messages[i]
+        for j, part in enumerate(message.parts):
+            words = _words(part.text)
+            fresh = sorted(words - first_seen)
+            first_seen.update(fresh)
+            new_words[(i, j)] = fresh
+            if message.role == "assistant":
+                for w in words:
+                    last_used[w] = i
+    memory["messages"] = len(messages)
+    return new_words, last_used
 
 
 class ResolvedErrorOptions(RuleOptions):

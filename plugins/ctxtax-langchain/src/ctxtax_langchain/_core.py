@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,7 +10,10 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 
 from ctxtax import Optimizer
-from ctxtax_langchain.convert import from_context, to_context
+from ctxtax_langchain.convert import Reader, from_context, to_context
+
+# One reader per optimizer (an optimizer is one conversation): the messages it read last call.
+_readers: weakref.WeakKeyDictionary[Optimizer, Reader] = weakref.WeakKeyDictionary()
 
 OPTIMIZER_OPTIONS = frozenset(
     {
@@ -62,7 +66,10 @@ def optimize_step(
     optimizer: Optimizer, messages: Sequence[BaseMessage], tools: Sequence[Any] | None = None
 ) -> Step:
     """Run ``optimizer`` on ``messages``; edited messages carry ``response_metadata["ctxtax"]``."""
-    ctx = to_context(messages, tools, model=optimizer.model)
+    reader = _readers.get(optimizer)
+    if reader is None:
+        reader = _readers[optimizer] = Reader()
+    ctx = to_context(messages, tools, model=optimizer.model, reader=reader)
     # `step` (not `optimize_context`): the middleware reports each edit it made.
     applied = optimizer.step(ctx)
     before, after = int(applied.tokens_before), int(applied.tokens_after)

@@ -151,35 +151,92 @@ def read_tools(tools: Sequence[Any] | None) -> tuple[ToolSpec, ...]:
     return tuple(specs)
 
 
+class Reader:
+    """`to_context` kept between the calls of a growing conversation (middleware keeps one per
+    thread): a message already read is reused while the caller passes the same object at the
+    same place with the same ``content`` and ``tool_calls`` objects, so the `Context` it builds
+    holds the same `Message` objects again and ctxtax's own caches (token counts, findings)
+    hold for them. Tools are read again only when the list of tool objects changes.
+    """
+
+    def __init__(self) -> None:
+        self._read: list[tuple[BaseMessage, Any, Any, int, Message]] = []
+        self._named: dict[int, tuple[Message, str, Message]] = {}
+        self._tools: tuple[tuple[Any, ...], tuple[ToolSpec, ...]] | None = None
+
+    def messages(self, messages: Sequence[BaseMessage]) -> tuple[Message, ...]:
+        """The messages as ctxtax `Message`s, tool results named after their calls."""
+        previous = self._read
+        fresh: list[tuple[BaseMessage, Any, Any, int, Message]] = []
+        for i, message in enumerate(messages):
+            content = message.content
+            calls = getattr(message, "tool_calls", None)
+            size = len(content) if isinstance(content, list) else -1
+            entry = previous[i] if i < len(previous) else None
+            if (
+                entry is None
+                or entry[0] is not message
+                or entry[1] is not content
+                or entry[2] is not calls
+                or entry[3] != size
+            ):
+                entry = (message, content, calls, size, read_message(message, index=i))
+            fresh.append(entry)
+        self._read = fresh
+        read = [e[4] for e in fresh]
+        names = {
+            p.tool_call_id: p.tool_name
+            for m in read
+            for p in m.parts
+            if p.kind == "tool_call" and p.tool_call_id and p.tool_name
+        }
+        named: dict[int, tuple[Message, str, Message]] = {}
+        out: list[Message] = []
+        for m in read:
+            result = m.parts[0] if m.role == "tool" and m.parts else None
+            if result is None or result.tool_name is not None or result.tool_call_id not in names:
+                out.append(m)
+                continue
+            name = names[result.tool_call_id]
+            kept = self._named.get(id(m))
+            if kept is None or kept[0] is not m or kept[1] != name:
+                part = result.model_copy(update={"tool_name": name})
+                kept = (m, name, m.model_copy(update={"parts": (part, *m.parts[1:])}))
+            named[id(m)] = kept
+            out.append(kept[2])
+        self._named = named
+        return tuple(out)
+
+    def tools(self, tools: Sequence[Any] | None) -> tuple[ToolSpec, ...]:
+        """`read_tools`, reused while the same tool objects come in the same order."""
+        key = tuple(tools or ())
+        if (
+            self._tools is None
+            or len(self._tools[0]) != len(key)
+            or any(a is not b for a, b in zip(self._tools[0], key, strict=True))
+        ):
+            self._tools = (key, read_tools(tools))
+        return self._tools[1]
+
+
 def to_context(
     messages: Sequence[BaseMessage],
     tools: Sequence[Any] | None = None,
     *,
     model: str | None = None,
     request: bool = True,
+    reader: Reader | None = None,
 ) -> Context:
     """LangChain messages (and the tools bound to the model) as a ctxtax `Context`.
 
     ``request`` says the list is a prompt about to be sent (its tail is one more call's input).
+    ``reader`` (a `Reader` kept between calls) reuses the messages it read before.
     """
     originals = list(messages)
-    read = [read_message(m, index=i) for i, m in enumerate(originals)]
-    names = {
-        p.tool_call_id: p.tool_name
-        for m in read
-        for p in m.tool_calls
-        if p.tool_call_id and p.tool_name
-    }
-    out: list[Message] = []
-    for m in read:
-        result = m.parts[0] if m.role == "tool" and m.parts else None
-        if result is not None and result.tool_name is None and result.tool_call_id in names:
-            named = result.model_copy(update={"tool_name": names[result.tool_call_id]})
-            m = m.model_copy(update={"parts": (named, *m.parts[1:])})  # noqa: PLW2901
-        out.append(m)
+    reader = reader or Reader()
     return Context(
-        messages=tuple(out),
-        tools=read_tools(tools),
+        messages=reader.messages(originals),
+        tools=reader.tools(tools),
         source_format=FORMAT,
         model=model,
         request=request,
@@ -281,4 +338,12 @@ def from_context(ctx: Context) -> list[BaseMessage]:
     return out
 
 
-__all__ = ["FORMAT", "from_context", "read_message", "read_tools", "to_context", "write_message"]
+__all__ = [
+    "FORMAT",
+    "Reader",
+    "from_context",
+    "read_message",
+    "read_tools",
+    "to_context",
+    "write_message",
+]
