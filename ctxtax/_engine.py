@@ -208,6 +208,7 @@ def audit_context(
     estimates = sorted(tokens.estimates)
 
     rules = select_rules() if rules is None else rules
+    unchanged = memo.unchanged(ctx.messages) if memo is not None else 0  # may empty memories
     session = Session(
         context=ctx,
         tokens=tokens,
@@ -216,7 +217,7 @@ def audit_context(
         counter=counter,
         options=shared_options(rules),
         duplicate_index=duplicate_index,
-        unchanged=memo.unchanged(ctx.messages) if memo is not None else 0,
+        unchanged=unchanged,
         memories=memo.memories if memo is not None else None,
     )
     if memo is None:

@@ -74,6 +74,8 @@ class AuditMemo:
             if a is not b:
                 break
             same += 1
+        if same < len(self._messages):
+            self.memories = {}  # an earlier message changed: what rules kept may not hold
         self._messages = messages
         return same
 

@@ -130,3 +130,34 @@ def test_stale_outputs_found_incrementally_match_full_audits() -> None:
     changed += messages[5:]
     kept = auditor.audit(changed).model_dump()
     assert kept == ctxtax.audit(list(changed), model="gpt-4o").model_dump()
+
+
+def test_superseded_reads_found_incrementally_match_full_audits() -> None:
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "Fix handler 3."}]
+    for i in range(4):
+        body = FILE.replace("* 3", f"* {3 + i}")  # the file changes between reads
+        messages += tool_turn(f"r{i}", "read_file", {"path": "app.py"}, body)
+        messages.append({"role": "assistant", "content": f"Edit {i} made; reading it again."})
+    messages += tool_turn("t0", "run_shell", {"command": "pytest -x"}, "FAILED test_app.py\n" * 9)
+    messages += tool_turn("t1", "run_shell", {"command": "pytest -x"}, "1 passed")
+    messages.append({"role": "assistant", "content": "Fixed."})
+    auditor = grow_and_compare(messages)
+    report = auditor.audit(messages)
+    superseded = [f for f in report.findings if f.code == "CTX301"]
+    assert len(superseded) == 3 and all(f.calls > 0 for f in superseded)
+
+
+def test_a_growing_log_matches_full_audits() -> None:
+    """A log (not a request): the newest tool results are carried by no call until the next
+    reply, so findings about them appear one audit later, and must not be missed then."""
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "Fix handler 3."}]
+    for i in range(4):
+        messages += tool_turn(f"r{i}", "read_file", {"path": "app.py"}, FILE + "\n# v" * i)
+        messages.append({"role": "assistant", "content": f"Edit {i} made."})
+    ctx = ctxtax.load(messages).model_copy(update={"request": False})
+    auditor = ctxtax.Auditor(model="gpt-4o")
+    for n in range(1, len(ctx.messages) + 1):
+        grown = ctx.model_copy(update={"messages": ctx.messages[:n]})
+        kept = auditor.audit(grown)
+        assert kept.model_dump() == ctxtax.audit(grown, model="gpt-4o").model_dump(), n
+    assert {f.code for f in kept.findings} >= {"CTX301"}

@@ -66,9 +66,9 @@ class Session:
     memories: dict[str, dict[str, Any]] | None = None
 
     def memory(self, name: str) -> dict[str, Any]:
-        """A dict kept for ``name`` between the audits of a growing session (empty at first,
-        and always empty for a one-off audit). What it holds about the first `unchanged`
-        messages still holds; anything about later messages must be computed again."""
+        """A dict kept for ``name`` between the audits of a session that only grows (empty at
+        first, always empty for a one-off audit, and emptied when an earlier message changes),
+        so what it holds about the messages it saw still holds."""
         if self.memories is None:
             self.memories = {}
         return self.memories.setdefault(name, {})

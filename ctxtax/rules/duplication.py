@@ -19,6 +19,7 @@ from ctxtax._findings import Edit, Finding, Loc, trusted
 from ctxtax.rules.base import Rule, RuleOptions, Session, register
 
 _CLASSES_KEY = "duplication.classes"
+_MISSING = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -586,8 +587,16 @@ class NearDuplicate(Rule):
         index = session.duplicates
         threshold = float(getattr(self.options, "threshold", 0.8))
         for copy in classify(session).near:
-            finding = self._finding(session, index, copy, threshold)
-            if finding is not None:
+            # A kept index keeps the finding of each near copy (its calls brought up to date).
+            key = ("near-finding", self.code, copy, threshold)
+            finding = index.cache.get(key, _MISSING)
+            if finding is _MISSING:
+                finding = index.cache[key] = self._finding(session, index, copy, threshold)
+            if isinstance(finding, Finding):
+                calls = int(session.residency[index.blocks[copy.block].message])
+                if finding.calls != calls:
+                    finding = trusted(Finding, **{**finding.__dict__, "calls": calls})
+                    index.cache[key] = finding
                 yield finding
 
     def _finding(

@@ -14,8 +14,9 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -39,18 +40,56 @@ def _carried(session: Session, first: int, later: int) -> int:
     arrays = session.cache.get(_CARRY_KEY)
     if arrays is None:
         calls = session.calls
-        arrays = (
-            np.array([c.start for c in calls], dtype=np.int64),
-            np.array([c.end for c in calls], dtype=np.int64),
-            np.array([min(c.head, c.start) for c in calls], dtype=np.int64),
-        )
+        if all(c.start == 0 for c in calls):
+            # No compaction: a call holds both exactly when it reaches past ``later``.
+            arrays = sorted(c.end for c in calls)
+        else:
+            arrays = (
+                np.array([c.start for c in calls], dtype=np.int64),
+                np.array([c.end for c in calls], dtype=np.int64),
+                np.array([min(c.head, c.start) for c in calls], dtype=np.int64),
+            )
         session.cache[_CARRY_KEY] = arrays
+    if isinstance(arrays, list):
+        return len(arrays) - bisect_right(arrays, max(first, later))
     starts, ends, heads = arrays
 
     def holds(m: int) -> npt.NDArray[np.bool_]:
         return ((starts <= m) & (m < ends)) | (m < heads)
 
     return int(np.count_nonzero(holds(first) & holds(later)))
+
+
+_MISSING = object()
+
+
+def _kept(
+    session: Session,
+    code: str,
+    key: tuple[Any, ...],
+    build: Callable[[], Finding | None],
+    calls: int,
+    evidence: dict[str, object] | None = None,
+) -> Finding | None:
+    """The finding ``build`` makes, kept between the audits of a growing session under ``key``
+    (what it says is fixed by the messages it names), with its ``calls`` and the ``evidence``
+    that moves as the session grows brought up to date. ``build`` may return None only for
+    reasons that do not change as the session grows."""
+    memo: dict[Any, Any] = session.memory(f"{code}.findings")
+    found = memo.get(key, _MISSING)
+    if found is _MISSING:
+        built = memo[key] = build()
+        return built
+    if not isinstance(found, Finding):
+        return None
+    changes: dict[str, Any] = {}
+    if found.calls != calls:
+        changes["calls"] = calls
+    if evidence and any(found.evidence.get(k) != v for k, v in evidence.items()):
+        changes["evidence"] = {**found.evidence, **evidence}
+    if changes:
+        found = memo[key] = trusted(Finding, **{**found.__dict__, **changes})
+    return found
 
 
 def _text(session: Session, at: tuple[int, int]) -> str:
@@ -191,7 +230,17 @@ class SupersededResult(Rule):
                 later_at = following[i]
                 if copy or later_at is None:
                     continue
-                finding = self._finding(session, action, group[later_at], opts.min_tokens)
+                later = group[later_at]
+                calls = _carried(session, action.result[0], later.result[0])
+                if calls == 0:
+                    continue  # no call carried both yet
+                finding = _kept(
+                    session,
+                    self.code,
+                    (action.result, later.result, opts.min_tokens),
+                    lambda: self._finding(session, action, later, opts.min_tokens),  # noqa: B023
+                    calls,
+                )
                 if finding is not None:
                     yield finding
 
@@ -304,7 +353,15 @@ class StaleOutput(Rule):
             calls = _carried(session, at[0], reply) if reply < len(messages) else 0
             if calls == 0:
                 continue
-            finding = self._finding(session, action, fresh, calls, len(acts) - 1 - action.order)
+            newer = len(acts) - 1 - action.order
+            finding = _kept(
+                session,
+                self.code,
+                (at, len(fresh)),
+                lambda: self._finding(session, action, fresh, calls, newer),  # noqa: B023
+                calls,
+                {"newer_results": newer},
+            )
             if finding is not None:
                 yield finding
 
