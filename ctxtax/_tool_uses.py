@@ -59,29 +59,46 @@ def tool_uses(ctx: Context) -> list[ToolUse]:
     """Every tool call of ``ctx`` with its result, in the order of the calls; results that answer
     no call come last, in their own order. A call id used twice pairs each result with the latest
     call before it."""
-    uses: list[dict[str, Any]] = []
-    open_by_id: dict[str, int] = {}
-    orphans: list[dict[str, Any]] = []
-    for i, message in enumerate(ctx.messages):
-        for j, part in enumerate(message.parts):
-            if part.kind == "tool_call" and part.tool_call_id:
-                open_by_id[part.tool_call_id] = len(uses)
-                uses.append(
-                    {
-                        "tool_call_id": part.tool_call_id,
-                        "name": part.tool_name,
-                        "call": (i, j),
-                        "result": None,
-                        "arguments": part.text,
-                        "args": _parse(part.text),
-                        "is_error": False,
-                    }
-                )
-            elif part.kind == "tool_result" and part.tool_call_id is not None:
-                at = open_by_id.pop(part.tool_call_id, None)
-                if at is None:
-                    orphans.append(
+    return ToolUseScan().extend(ctx)
+
+
+class ToolUseScan:
+    """`tool_uses` of a growing conversation, kept up to date: `extend` reads only the messages
+    appended since the last call (the earlier ones must be unchanged), and returns the same
+    `ToolUse` objects again for the uses it did not touch."""
+
+    def __init__(self) -> None:
+        self.messages = 0
+        self._uses: list[dict[str, Any]] = []
+        self._orphans: list[dict[str, Any]] = []
+        self._open_by_id: dict[str, int] = {}
+        self._objects: list[ToolUse | None] = []
+        self._orphan_objects: list[ToolUse] = []
+
+    def extend(self, ctx: Context) -> list[ToolUse]:
+        """The tool uses of ``ctx``, which starts with the messages scanned before."""
+        uses, objects, open_by_id = self._uses, self._objects, self._open_by_id
+        messages = ctx.messages
+        for i in range(self.messages, len(messages)):
+            for j, part in enumerate(messages[i].parts):
+                if part.kind == "tool_call" and part.tool_call_id:
+                    open_by_id[part.tool_call_id] = len(uses)
+                    uses.append(
                         {
+                            "tool_call_id": part.tool_call_id,
+                            "name": part.tool_name,
+                            "call": (i, j),
+                            "result": None,
+                            "arguments": part.text,
+                            "args": _parse(part.text),
+                            "is_error": False,
+                        }
+                    )
+                    objects.append(None)
+                elif part.kind == "tool_result" and part.tool_call_id is not None:
+                    at = open_by_id.pop(part.tool_call_id, None)
+                    if at is None:
+                        orphan: dict[str, Any] = {
                             "tool_call_id": part.tool_call_id,
                             "name": part.tool_name,
                             "call": None,
@@ -90,13 +107,19 @@ def tool_uses(ctx: Context) -> list[ToolUse]:
                             "args": None,
                             "is_error": part.is_error,
                         }
-                    )
-                else:
-                    uses[at]["result"] = (i, j)
-                    uses[at]["is_error"] = part.is_error
-                    if uses[at]["name"] is None:
-                        uses[at]["name"] = part.tool_name
-    return [ToolUse(**u) for u in uses + orphans]
+                        self._orphans.append(orphan)
+                        self._orphan_objects.append(ToolUse(**orphan))
+                    else:
+                        uses[at]["result"] = (i, j)
+                        uses[at]["is_error"] = part.is_error
+                        if uses[at]["name"] is None:
+                            uses[at]["name"] = part.tool_name
+                        objects[at] = None
+        self.messages = len(messages)
+        for at, known in enumerate(objects):
+            if known is None:
+                objects[at] = ToolUse(**uses[at])
+        return [*objects, *self._orphan_objects]  # type: ignore[list-item]
 
 
-__all__ = ["ToolUse", "tool_uses"]
+__all__ = ["ToolUse", "ToolUseScan", "tool_uses"]

@@ -24,6 +24,7 @@ from functools import lru_cache
 from typing import Any
 
 from ctxtax._model import Context
+from ctxtax._tool_uses import ToolUse
 from ctxtax.rules.base import Session
 
 _CACHE_KEY = "staleness.actions"
@@ -346,10 +347,11 @@ def _text_action(ctx: Context, i: int) -> str | None:
     return blocks[0].strip() or None if len(blocks) == 1 else None
 
 
-def _text_actions(ctx: Context) -> list[dict[str, Any]]:
+def _text_actions(ctx: Context, first: int = 0) -> list[dict[str, Any]]:
+    """The text actions whose output is in message ``first`` or later."""
     out: list[dict[str, Any]] = []
     messages = ctx.messages
-    for i in range(len(messages) - 1):
+    for i in range(max(first - 1, 0), len(messages) - 1):
         nxt = messages[i + 1]
         if nxt.role not in ("user", "tool") or any(p.kind == "tool_result" for p in nxt.parts):
             continue
@@ -375,43 +377,54 @@ def _text_actions(ctx: Context) -> list[dict[str, Any]]:
     return out
 
 
+def _tool_action(ctx: Context, use: ToolUse) -> dict[str, Any]:
+    assert use.result is not None
+    m, p = use.result
+    part = ctx.messages[m].parts[p]
+    name = use.name or part.tool_name or ""
+    known = use.call is not None and bool(name)
+    command = shell_command(name, use.args) if known else None
+    read = (
+        (tool_read(name, use.args) or (shell_read(command) if command else None)) if known else None
+    )
+    return {
+        "call_id": use.tool_call_id,
+        "name": name or "tool",
+        "call": use.call,
+        "result": use.result,
+        "args": use.args,
+        "command": command,
+        "read": read,
+        "key": _key(name, use.args, use.arguments, read) if known else None,
+        "failed": looks_failed(part.text, part.is_error or use.is_error),
+    }
+
+
 def actions(session: Session) -> list[Action]:
-    """Every tool call with a result (and every text action), in the order of the results."""
+    """Every tool call with a result (and every text action), in the order of the results.
+
+    Kept between the audits of a growing session: an action's result is in a message, so only
+    the results in messages appended since the last audit are new actions, after the others.
+    """
     cached = session.cache.get(_CACHE_KEY)
     if isinstance(cached, list):
         return cached
     ctx = session.context
-    rows: list[dict[str, Any]] = []
-    for use in session.tool_uses:
-        if use.result is None:
-            continue
-        m, p = use.result
-        part = ctx.messages[m].parts[p]
-        name = use.name or part.tool_name or ""
-        known = use.call is not None and bool(name)
-        command = shell_command(name, use.args) if known else None
-        read = (
-            (tool_read(name, use.args) or (shell_read(command) if command else None))
-            if known
-            else None
-        )
-        rows.append(
-            {
-                "call_id": use.tool_call_id,
-                "name": name or "tool",
-                "call": use.call,
-                "result": use.result,
-                "args": use.args,
-                "command": command,
-                "read": read,
-                "key": _key(name, use.args, use.arguments, read) if known else None,
-                "failed": looks_failed(part.text, part.is_error or use.is_error),
-            }
-        )
+    memory = session.memory("file_reads.actions")
+    done = int(memory.get("messages", 0))
+    out: list[Action] = list(memory.get("actions", ()))
+    if done > len(ctx.messages):
+        done, out = 0, []
+    rows = [
+        _tool_action(ctx, use)
+        for use in session.tool_uses
+        if use.result is not None and use.result[0] >= done
+    ]
     if ctx.source_format in _TEXT_FORMATS:
-        rows += _text_actions(ctx)
+        rows += _text_actions(ctx, done)
     rows.sort(key=lambda r: r["result"])
-    out = [Action(order=i, **row) for i, row in enumerate(rows)]
+    out += [Action(order=len(out) + i, **row) for i, row in enumerate(rows)]
+    memory.update(messages=len(ctx.messages), actions=out)
     session.cache[_CACHE_KEY] = out
     return out
 

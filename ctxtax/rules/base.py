@@ -93,9 +93,12 @@ class Session:
     @cached_property
     def tool_uses(self) -> list[ToolUse]:
         """Every tool call paired with its result, in call order (see `ctxtax._tool_uses`)."""
-        from ctxtax._tool_uses import tool_uses
+        from ctxtax._tool_uses import ToolUseScan
 
-        return tool_uses(self.context)
+        scan = self.memory("tool_uses").get("scan")
+        if not isinstance(scan, ToolUseScan) or scan.messages > len(self.context.messages):
+            scan = self.memory("tool_uses")["scan"] = ToolUseScan()
+        return scan.extend(self.context)
 
     @cached_property
     def visible_from(self) -> npt.NDArray[np.int64]:
