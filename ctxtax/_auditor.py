@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ctxtax._context_audit import Audited, find_waste
 from ctxtax._dupes import DuplicateIndex
-from ctxtax._engine import audit_context
 from ctxtax._inputs import check_pairing, check_sizes, read_tool_list
 from ctxtax._memo import AuditMemo
 from ctxtax._model import Context, Message
@@ -184,31 +184,42 @@ class Auditor:
 
         self.audits += 1
         with paused_gc():
-            return self._audit(messages, tools, system)
+            ctx = self._context(messages, tools, system)
+            if ctx is None:
+                from ctxtax._engine import audit
 
-    def _audit(self, messages: Any, tools: Any, system: Any) -> Report:
-        ctx = self._context(messages, tools, system)
-        if ctx is None:
-            from ctxtax._engine import audit
+                return audit(
+                    messages,
+                    model=self.model,
+                    format=self.format,
+                    counter=self.counter,
+                    prices=self.prices,
+                    cache_policy=self.cache_policy,
+                    strict=self.strict,
+                )
+            return self._find(ctx).report()
 
-            return audit(
-                messages,
-                model=self.model,
-                format=self.format,
-                counter=self.counter,
-                prices=self.prices,
-                cache_policy=self.cache_policy,
-                strict=self.strict,
-            )
+    def find(self, ctx: Context) -> Audited:
+        """The counts and findings of one conversation, its report built only when asked (what
+        an `Optimizer` needs each call)."""
+        from ctxtax._gc import paused_gc
+
+        self.audits += 1
+        with paused_gc():
+            checked = self._context(ctx, None, None)
+            assert checked is not None  # a Context is one conversation
+            return self._find(checked)
+
+    def _find(self, ctx: Context) -> Audited:
         index = self._index
         if index is None or index.matches_prefix(ctx) < len(index.blocks):
-            from ctxtax._engine import shared_options
+            from ctxtax._context_audit import shared_options
 
             index = DuplicateIndex.empty(self.counter, shared_options(self.rules)["duplicates"])
             self.rebuilds += 1
         index.extend(ctx)
         self._index = index
-        return audit_context(
+        return find_waste(
             ctx,
             model=self.model,
             counter=self.counter,

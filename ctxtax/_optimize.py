@@ -16,9 +16,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ctxtax._context_audit import _context_model, audit_context
 from ctxtax._counting import ContextTokens, CountMemo, Provider, count_context, provider_for
 from ctxtax._edits import Applied, AppliedEdit, Candidate, apply
-from ctxtax._engine import _context_model, audit_context
 from ctxtax._findings import Finding
 from ctxtax._model import Context, Message
 from ctxtax._planning import CacheCost, Plan, choose

@@ -11,10 +11,11 @@ more over the calls to come than the cache writes it causes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ctxtax._auditor import Auditor
+from ctxtax._context_audit import Audited
 from ctxtax._counting import count_context, provider_for
 from ctxtax._edits import Applied, AppliedEdit, Candidate, apply
 from ctxtax._model import Context, Message
@@ -64,7 +65,13 @@ class Step:
     tokens_before: int
     tokens_after: int
     deferred: int
-    report: Report
+    audited: Audited = field(repr=False)
+
+    @property
+    def report(self) -> Report:
+        """The audit of the context before the edits (built on first use: middleware that does
+        not read it does not pay for it)."""
+        return self.audited.report()
 
 
 class Optimizer:
@@ -165,7 +172,7 @@ class Optimizer:
 
     def _run(self, ctx: Context) -> tuple[Applied, Step]:
         self.calls += 1
-        report = self.auditor.audit(ctx)
+        audited = self.auditor.find(ctx)
         if self._made and not self._still_valid(ctx):
             self._made, self._texts, self._sent = [], {}, None
             self.rebuilt += 1
@@ -175,8 +182,12 @@ class Optimizer:
         model = self.model or ctx.model
         provider = provider_for(model, ctx.source_format)
         counts = self.auditor.memo.counts
-        table = count_context(ctx, self.counter, provider=provider, memo=counts)
-        found = candidates(ctx, report.findings, self.options, tokens=table, counter=self.counter)
+        table = (
+            audited.tokens
+            if audited.provider == provider
+            else count_context(ctx, self.counter, provider=provider, memo=counts)
+        )
+        found = candidates(ctx, audited.findings, self.options, tokens=table, counter=self.counter)
         fresh = [c for c in found if _identity(c) not in made]
         deferred = 0
         chosen = fresh
@@ -213,7 +224,7 @@ class Optimizer:
             tokens_before=table.total,
             tokens_after=after.total,
             deferred=deferred,
-            report=report,
+            audited=audited,
         )
 
     def optimize(self, messages: Any, *, tools: Any = None, system: Any = None) -> Optimized:

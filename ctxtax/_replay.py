@@ -330,7 +330,7 @@ def _replay_context(
     options: Mapping[str, Any],
     edit: ClearToolUses,
 ) -> Replay:
-    from ctxtax._engine import _context_model
+    from ctxtax._context_audit import _context_model
 
     explicit = model is not None
     model = _context_model(ctx, model)

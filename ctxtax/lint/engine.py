@@ -142,8 +142,8 @@ def _template_set(files: Sequence[TemplateFile]) -> tuple[Context, list[_Origin]
 
 
 def _run(ctx: Context, rules: Sequence[Rule], counter: TokenCounter) -> list[Finding]:
+    from ctxtax._context_audit import shared_options
     from ctxtax._counting import count_context
-    from ctxtax._engine import shared_options
     from ctxtax._session import residency
     from ctxtax.rules import Session
 

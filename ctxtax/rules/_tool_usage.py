@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ctxtax._engine import mcp_server
+from ctxtax._context_audit import mcp_server
 from ctxtax._model import ToolSpec
 from ctxtax.rules.base import Session
 

@@ -341,13 +341,13 @@ class StaleOutput(Rule):
         if not candidates:
             return
         messages = session.context.messages
-        new_words, last_used = _word_history(session)
+        new_words, referenced = _word_history(session)
         next_reply = [len(messages)] * (len(messages) + 1)
         for i in range(len(messages) - 1, -1, -1):
             next_reply[i] = i if messages[i].role == "assistant" else next_reply[i + 1]
         for at, action in candidates.items():
             fresh = new_words.get(at, [])
-            if len(fresh) < _MIN_NEW_WORDS or any(last_used.get(w, -1) > at[0] for w in fresh):
+            if len(fresh) < _MIN_NEW_WORDS or at in referenced:
                 continue
             reply = next_reply[at[0] + 1]
             calls = _carried(session, at[0], reply) if reply < len(messages) else 0
@@ -399,31 +399,35 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(_WORD.findall(text.lower()))
 
 
-def _word_history(session: Session) -> tuple[dict[tuple[int, int], list[str]], dict[str, int]]:
-    """For each part, the words no earlier part had (sorted); for each word, the last message
-    of the assistant's that used it. Kept between the audits of a growing session: only the
-    messages past the unchanged prefix are read again."""
+def _word_history(
+    session: Session,
+) -> tuple[dict[tuple[int, int], list[str]], set[tuple[int, int]]]:
+    """For each part, the words no earlier part had (sorted); and the parts some of whose new
+    words a later assistant message used. Kept between the audits of a growing session: only
+    the messages appended since are read."""
     memory = session.memory("CTX302.words")
-    done = int(memory.get("messages", 0))
-    if done == 0 or done > session.unchanged:
-        done = 0
-        memory.update(first_seen=set(), last_used={}, new_words={})
-    first_seen: set[str] = memory["first_seen"]
-    last_used: dict[str, int] = memory["last_used"]
+    if "owner" not in memory:
+        memory.update(messages=0, owner={}, referenced=set(), new_words={})
+    done = int(memory["messages"])
+    owner: dict[str, tuple[int, int]] = memory["owner"]
+    referenced: set[tuple[int, int]] = memory["referenced"]
     new_words: dict[tuple[int, int], list[str]] = memory["new_words"]
     messages = session.context.messages
     for i in range(done, len(messages)):
         message = messages[i]
         for j, part in enumerate(message.parts):
             words = _words(part.text)
-            fresh = sorted(words - first_seen)
-            first_seen.update(fresh)
+            fresh = sorted(w for w in words if w not in owner)
+            for w in fresh:
+                owner[w] = (i, j)
             new_words[(i, j)] = fresh
             if message.role == "assistant":
                 for w in words:
-                    last_used[w] = i
+                    at = owner[w]
+                    if at[0] < i:
+                        referenced.add(at)
     memory["messages"] = len(messages)
-    return new_words, last_used
+    return new_words, referenced
 
 
 class ResolvedErrorOptions(RuleOptions):

@@ -1,0 +1,382 @@
+"""Auditing one conversation: its token table, the rules' findings, then the report.
+
+`find_waste` does what every audit needs (counting, the calls and what they carried, the rules);
+`Audited.report` builds the report from that (rows per message, the tool table, the waste union,
+the bill), once, when asked: middleware that only wants the findings skips it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ctxtax._counting import ContextTokens, Provider, count_context, provider_for
+from ctxtax._findings import Finding, trusted
+from ctxtax._model import Call, Context
+from ctxtax._pairing import find_orphans
+from ctxtax._pricing import PRICES_DATE, Price, lookup_price
+from ctxtax._report import (
+    Accuracy,
+    MessageTokens,
+    PartTokens,
+    Report,
+    SessionBill,
+    ToolTokens,
+)
+from ctxtax._session import (
+    Bill,
+    CachePolicy,
+    cache_policy_for,
+    estimate_bill,
+    recorded_bill,
+    residency,
+)
+from ctxtax._tokens import TokenCounter, default_counter, tokenizer_exact
+from ctxtax._waste import measure
+
+if TYPE_CHECKING:
+    from ctxtax._dupes import DuplicateIndex
+    from ctxtax._memo import AuditMemo
+    from ctxtax.rules.base import Rule
+
+
+def mcp_server(tool_name: str) -> str | None:
+    """The server of an ``mcp__server__tool`` name, or None."""
+    if tool_name.startswith("mcp__"):
+        server, sep, _ = tool_name[5:].partition("__")
+        return server if sep else None
+    return None
+
+
+def _tool_table(ctx: Context, tokens: ContextTokens, carried: int) -> list[ToolTokens]:
+    calls: Counter[str] = Counter()
+    results: Counter[str] = Counter()
+    for i, message in enumerate(ctx.messages):
+        for j, part in enumerate(message.parts):
+            if part.kind == "tool_call" and part.tool_name:
+                calls[part.tool_name] += 1
+            elif part.kind == "tool_result" and part.tool_name:
+                results[part.tool_name] += tokens.part_tokens[i][j]
+    table: dict[str, ToolTokens] = {}
+    for spec, schema in zip(ctx.tools, tokens.tool_tokens, strict=True):
+        table[spec.name] = ToolTokens(
+            name=spec.name,
+            server=spec.server or mcp_server(spec.name),
+            schema_tokens=schema,
+            calls=calls[spec.name],
+            result_tokens=results[spec.name],
+            carried=carried,
+        )
+    for name in sorted(set(calls) | set(results)):
+        if name not in table:
+            table[name] = ToolTokens(
+                name=name,
+                server=mcp_server(name),
+                calls=calls[name],
+                result_tokens=results[name],
+            )
+    return sorted(table.values(), key=lambda t: (-(t.schema_tokens + t.result_tokens), t.name))
+
+
+def _price_recorded(ctx: Context, model: str | None, prices: Mapping[str, Price]) -> Bill | None:
+    bill = recorded_bill(ctx)
+    if bill is None:
+        return None
+    cost = 0.0
+    for call in ctx.calls or ():
+        if call.usage is None:
+            continue
+        found = lookup_price(call.model or model, prices)
+        if found is None:
+            return bill
+        single = Bill(
+            input_tokens=call.usage.input_tokens,
+            cache_write_tokens=call.usage.cache_write_tokens,
+            cache_read_tokens=call.usage.cache_read_tokens,
+            output_tokens=call.usage.output_tokens,
+        ).priced(found[1])
+        cost += single.cost_usd or 0.0
+    return bill.model_copy(update={"cost_usd": round(cost, 6)})
+
+
+def _unlogged_prompt(ctx: Context, tokens: ContextTokens) -> int:
+    """Mean tokens per call that the recorded usage billed beyond the logged messages."""
+    gaps = [
+        c.usage.prompt_tokens - tokens.window(c.start, c.end, with_tools=c.with_tools, head=c.head)
+        for c in ctx.calls or ()
+        if c.usage is not None and c.usage.prompt_tokens
+    ]
+    return round(sum(gaps) / len(gaps)) if gaps else 0
+
+
+def _context_model(ctx: Context, model: str | None) -> str | None:
+    if model:
+        return model
+    if ctx.model:
+        return ctx.model
+    # The model that read the most: side calls (titles, topic checks) use small models.
+    weight: Counter[str] = Counter()
+    for call in ctx.calls or ():
+        if call.model:
+            weight[call.model] += call.usage.prompt_tokens if call.usage else 1
+    return weight.most_common(1)[0][0] if weight else None
+
+
+def shared_options(rules: Sequence[Rule]) -> dict[str, Any]:
+    """Options the shared analyses need, gathered from the selected rules' options."""
+    by_code = {r.code: r.options for r in rules}
+    dup: dict[str, Any] = {}
+    if "CTX101" in by_code:
+        dup["min_tokens"] = getattr(by_code["CTX101"], "min_tokens", 32)
+    if "CTX102" in by_code:
+        dup["near_min_tokens"] = getattr(by_code["CTX102"], "min_tokens", 64)
+        dup["near_threshold"] = getattr(by_code["CTX102"], "threshold", 0.8)
+    if "CTX103" in by_code:
+        dup["min_repeats"] = getattr(by_code["CTX103"], "min_repeats", 3)
+    if "CTX104" in by_code:
+        dup["min_transcript_messages"] = getattr(by_code["CTX104"], "min_messages", 2)
+    return {"duplicates": dup}
+
+
+@dataclass
+class Audited:
+    """One conversation counted and checked: what `find_waste` found, and its report on demand."""
+
+    context: Context
+    model: str | None
+    counter: TokenCounter
+    provider: Provider
+    tokens: ContextTokens
+    calls: tuple[Call, ...]
+    carried: npt.NDArray[np.int64]
+    findings: list[Finding]
+    prices: Mapping[str, Price]
+    cache_policy: CachePolicy | None
+    _report: Report | None = field(default=None, repr=False)
+
+    def report(self) -> Report:
+        """The full report (built once)."""
+        if self._report is None:
+            self._report = _build_report(self)
+        return self._report
+
+
+def find_waste(
+    ctx: Context,
+    *,
+    model: str | None = None,
+    counter: TokenCounter | None = None,
+    prices: Mapping[str, Price] | None = None,
+    cache_policy: CachePolicy | None = None,
+    rules: Sequence[Rule] | None = None,
+    duplicate_index: DuplicateIndex | None = None,
+    memo: AuditMemo | None = None,
+) -> Audited:
+    """Count ``ctx`` and run ``rules`` (all registered rules by default) over it.
+
+    ``duplicate_index`` and ``memo`` are what an `Auditor` keeps between audits of a growing
+    session (see `ctxtax._memo`)."""
+    from ctxtax.rules import Session, select_rules
+
+    model = _context_model(ctx, model)
+    counter = counter or default_counter(model)
+    provider = provider_for(model, ctx.source_format)
+    tokens = count_context(
+        ctx, counter, provider=provider, memo=memo.counts if memo is not None else None
+    )
+    calls: tuple[Call, ...] = ctx.model_calls()
+    carried = residency(ctx, calls)
+    rules = select_rules() if rules is None else rules
+    unchanged = memo.unchanged(ctx.messages) if memo is not None else 0  # may empty memories
+    session = Session(
+        context=ctx,
+        tokens=tokens,
+        calls=calls,
+        residency=carried,
+        counter=counter,
+        options=shared_options(rules),
+        duplicate_index=duplicate_index,
+        unchanged=unchanged,
+        memories=memo.memories if memo is not None else None,
+    )
+    if memo is None:
+        findings = [f for rule in rules for f in rule.check(session)]
+    else:
+        findings = memo.run(rules, session)
+    findings.sort(
+        key=lambda f: (
+            f.loc.message if f.loc.message is not None else -1,
+            f.loc.part or 0,
+            f.loc.token_start or 0,
+            f.code,
+        )
+    )
+    return Audited(
+        context=ctx,
+        model=model,
+        counter=counter,
+        provider=provider,
+        tokens=tokens,
+        calls=calls,
+        carried=carried,
+        findings=findings,
+        prices=prices or {},
+        cache_policy=cache_policy,
+    )
+
+
+def audit_context(
+    ctx: Context,
+    *,
+    model: str | None = None,
+    counter: TokenCounter | None = None,
+    prices: Mapping[str, Price] | None = None,
+    cache_policy: CachePolicy | None = None,
+    rules: Sequence[Rule] | None = None,
+    duplicate_index: DuplicateIndex | None = None,
+    memo: AuditMemo | None = None,
+) -> Report:
+    """Audit one conversation with ``rules`` (all registered rules by default): `find_waste`
+    and its report."""
+    return find_waste(
+        ctx,
+        model=model,
+        counter=counter,
+        prices=prices,
+        cache_policy=cache_policy,
+        rules=rules,
+        duplicate_index=duplicate_index,
+        memo=memo,
+    ).report()
+
+
+def _build_report(audited: Audited) -> Report:
+    ctx, model, counter, provider = (
+        audited.context,
+        audited.model,
+        audited.counter,
+        audited.provider,
+    )
+    tokens, calls, carried, findings = (
+        audited.tokens,
+        audited.calls,
+        audited.carried,
+        audited.findings,
+    )
+    prices, cache_policy = audited.prices, audited.cache_policy
+    by_role: Counter[str] = Counter()
+    by_kind: Counter[str] = Counter()
+    messages: list[MessageTokens] = []
+    for i, message in enumerate(ctx.messages):
+        by_role[message.role] += int(tokens.message_tokens[i])
+        by_kind["framing"] += int(tokens.framing_tokens[i])
+        parts = []
+        for part, n in zip(message.parts, tokens.part_tokens[i], strict=True):
+            by_kind[part.kind] += n
+            parts.append(trusted(PartTokens, kind=part.kind, tokens=n, tool=part.tool_name))
+        messages.append(
+            trusted(
+                MessageTokens,
+                index=i,
+                role=message.role,
+                tokens=int(tokens.message_tokens[i]),
+                framing=int(tokens.framing_tokens[i]),
+                calls=int(carried[i]),
+                parts=parts,
+            )
+        )
+    by_kind["framing"] += tokens.framing.reply_priming
+    if ctx.tools:
+        by_kind["tool_schema"] += tokens.tools_total
+
+    tools = _tool_table(ctx, tokens, carried=sum(1 for c in calls if c.with_tools))
+    by_server: Counter[str] = Counter()
+    for t in tools:
+        if t.server:
+            by_server[t.server] += t.schema_tokens
+
+    found = lookup_price(model, prices)
+
+    def price_of(call: Call) -> Price | None:
+        own = lookup_price(call.model, prices) if call.model else found
+        return own[1] if own else None
+
+    policy = cache_policy or cache_policy_for(model, provider)
+    estimated = estimate_bill(ctx, tokens, policy=policy, calls=calls, price_of=price_of)
+    exact, reason = tokenizer_exact(counter, model)
+    estimates = sorted(tokens.estimates)
+
+    waste = measure(
+        findings,
+        tokens,
+        carried,
+        calls_with_tools=sum(1 for c in calls if c.with_tools),
+        policy=cache_policy or cache_policy_for(model, provider),
+        price=found[1] if found else None,
+    )
+
+    notes: list[str] = []
+    if found is None:
+        notes.append(
+            f"no price for model {model!r}; pass prices= (or --prices) to price it"
+            if model
+            else "no model known; pass model= (or --model) to price the session"
+        )
+    orphans = find_orphans(ctx)
+    if orphans:
+        notes.append(f"{len(orphans)} broken tool-call pairing(s), first: {orphans[0].describe()}")
+    if ctx.calls is None:
+        notes.append("model calls inferred: one per assistant message, each reading all before it")
+    gap = _unlogged_prompt(ctx, tokens)
+    if gap > 500:
+        notes.append(
+            f"the recorded prompts average {gap:,} tokens more per call than the logged messages "
+            "count: text the log does not record (system prompt, tool definitions, injected "
+            "reminders) and the gap between the model's tokenizer and the one used here; the "
+            "recorded bill has it, the estimate does not"
+        )
+
+    total = tokens.total
+    return Report(
+        source=ctx.source,
+        format=ctx.source_format,
+        title=ctx.title,
+        model=model,
+        provider=provider,
+        accuracy=Accuracy(
+            tokenizer=counter.encoding,
+            exact=exact and not estimates,
+            reason=reason,
+            estimated=estimates,
+        ),
+        total_tokens=total,
+        message_count=len(ctx.messages),
+        tool_count=len(ctx.tools),
+        tokens_by_role=dict(by_role.most_common()),
+        tokens_by_part_kind=dict(by_kind.most_common()),
+        tool_schema_tokens=tokens.tools_total,
+        tokens_by_tool=tools,
+        tokens_by_server=dict(by_server.most_common()),
+        messages=messages,
+        wasted_tokens=waste.tokens,
+        tax_rate=round(waste.tokens / total, 6) if total else 0.0,
+        waste_by_rule=waste.by_rule,
+        waste_billed_tokens=waste.billed_tokens,
+        waste_cost_usd=waste.cost_usd,
+        findings=findings,
+        bill=SessionBill(
+            calls=len(calls),
+            billed_input_tokens=estimated.prompt_tokens,
+            cache_policy=policy,
+            price_model=found[0] if found else None,
+            prices_date=PRICES_DATE,
+            estimated=estimated,
+            recorded=_price_recorded(ctx, model, prices),
+        ),
+        notes=notes,
+    )
