@@ -7,39 +7,17 @@ exactly one of CTX101 / CTX103 / CTX104, decided once per session by `classify`.
 
 from __future__ import annotations
 
-import hashlib
 from bisect import bisect_left, bisect_right
-from collections import defaultdict
 from collections.abc import Hashable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
-from ctxtax._dupes import Block, DuplicateIndex, ExactSpan, NearPair
+from ctxtax._dupes import Block, DuplicateIndex, ExactSpan
 from ctxtax._findings import Edit, Finding, Loc, trusted
+from ctxtax.rules._dup_classes import Classified, Classifier, NearCopy
 from ctxtax.rules.base import Rule, RuleOptions, Session, register
 
 _CLASSES_KEY = "duplication.classes"
 _MISSING = object()
-
-
-@dataclass(frozen=True, slots=True)
-class NearCopy:
-    """A block that nearly repeats an earlier one: the exact spans they share, and the pair."""
-
-    block: int
-    src_block: int
-    spans: tuple[ExactSpan, ...]
-    pair: NearPair | None
-
-
-@dataclass(frozen=True, slots=True)
-class Classified:
-    """The exact spans of a session, split by the rule that reports them."""
-
-    exact: list[ExactSpan]
-    injections: list[tuple[ExactSpan, int]]
-    transcripts: list[tuple[ExactSpan, int]]
-    near: list[NearCopy]
 
 
 def describe_block(index: DuplicateIndex, block: int) -> str:
@@ -67,201 +45,6 @@ def _span_loc(index: DuplicateIndex, block: int, start: int, end: int) -> Loc:
     )
 
 
-def _content_key(index: DuplicateIndex, span: ExactSpan) -> bytes:
-    return hashlib.blake2b(
-        index.block_ids(span.block)[span.start : span.end].tobytes(), digest_size=16
-    ).digest()
-
-
-def _visible(session: Session, index: DuplicateIndex, dup_block: int, src_block: int) -> bool:
-    """True when the source is in the call window of the copy (not compacted away)."""
-    return index.visible(src_block, index.blocks[dup_block].window)
-
-
-def _transcript_chains(
-    index: DuplicateIndex, spans: list[ExactSpan], min_messages: int
-) -> dict[int, int]:
-    """Spans that belong to a duplicated run of turns: span position -> messages in the run.
-
-    A run is a sequence of spans (in order) whose sources walk forward through at least
-    ``min_messages`` distinct earlier messages, a step of at most two messages at a time, while
-    the copies also move forward, and that reproduces each of those earlier parts nearly whole
-    (70 % of its tokens): turns replayed, or a transcript echoed into one message.
-    """
-    chains: dict[int, int] = {}
-    run: list[int] = []
-    sources: list[int] = []
-    sizes: dict[int, int] = defaultdict(int)
-    for block in index.blocks:
-        sizes[block.message] += block.tokens
-
-    def close() -> None:
-        reproduced: dict[int, int] = defaultdict(int)
-        for position in run:
-            reproduced[spans[position].src_block] += spans[position].tokens
-        whole = [b for b, n in reproduced.items() if n >= 0.7 * index.blocks[b].tokens]
-        messages = {index.blocks[b].message for b in whole}
-        copies = {index.blocks[spans[p].block].message for p in run}
-        distinct = len({_content_key(index, spans[p]) for p in run}) == len(run)
-        # The turns must be a contiguous stretch: every message between the first and the last
-        # source with text of its own is reproduced too. Two unrelated copies (a pasted log and
-        # a re-read file) with an unrepeated turn between them are two copies, not a transcript.
-        contiguous = bool(messages) and all(
-            m in messages or sizes.get(m, 0) < index.min_tokens
-            for m in range(min(messages), max(messages) + 1)
-        )
-        # Echoed into one message (a summary quoting the turns), or replayed turn for turn with
-        # their roles (a tool output pasted by the user is a copy, not a replayed turn).
-        echoed = len({spans[p].block for p in run}) == 1
-        replayed = all(
-            index.blocks[spans[p].block].role == index.blocks[spans[p].src_block].role for p in run
-        )
-        # A chain of copies of one text (each copy the source of the next) is an injection,
-        # not a run of turns: the turns of a transcript are different texts.
-        if (
-            len(messages) >= min_messages
-            and len(whole) == len(reproduced)
-            and distinct
-            and contiguous
-            and (echoed or replayed)
-            and not messages & copies
-        ):
-            for position in run:
-                chains[position] = len(messages)
-
-    for position, span in enumerate(spans):
-        source = index.blocks[span.src_block].message
-        copy = index.blocks[span.block].message
-        if run:
-            last = spans[run[-1]]
-            last_source = index.blocks[last.src_block].message
-            last_copy = index.blocks[last.block].message
-            if (
-                0 <= source - last_source <= 2
-                and copy >= last_copy
-                and source < copy
-                and last_source < copy
-            ):
-                run.append(position)
-                sources.append(source)
-                continue
-            close()
-        run, sources = [position], [source]
-    if run:
-        close()
-    return chains
-
-
-def _near_copies(
-    session: Session, index: DuplicateIndex, spans: list[ExactSpan]
-) -> tuple[list[NearCopy], set[tuple[int, int]]]:
-    """Near copies: a verified near pair, with the exact spans the two blocks share.
-
-    A block that is an exact copy but for a few lines shows as several exact spans from one
-    source block; they are reported once, by CTX102, with their safe edits.
-    """
-    pairs = {(p.block, p.src_block): p for p in index.near}
-    shared: dict[tuple[int, int], list[ExactSpan]] = defaultdict(list)
-    covered: dict[int, int] = defaultdict(int)
-    for span in spans:
-        shared[(span.block, span.src_block)].append(span)
-        covered[span.block] += span.tokens
-    copies: list[NearCopy] = []
-    members: set[tuple[int, int]] = set()
-    for key in sorted(set(pairs) | {k for k, v in shared.items() if len(v) >= 2}):
-        block, src = key
-        found = shared.get(key, [])
-        pair = pairs.get(key)
-        if block == src or not _visible(session, index, block, src):
-            continue  # a part repeating itself is CTX101 ("earlier text of the same part")
-        # One span that reproduces its source whole is an exact copy (CTX101), pasted or not; a
-        # near copy is verified text with no exact span, the source repeated with gaps (several
-        # spans), or one span and an edit near an end of the source.
-        if len(found) == 1 and (pair is None or found[0].tokens >= 0.98 * index.blocks[src].tokens):
-            continue
-        tokens = index.blocks[block].tokens
-        if pair is None and sum(s.tokens for s in found) < index.near_threshold * tokens:
-            continue
-        if not found and covered[block] >= 0.5 * tokens:
-            continue  # exact copies of other blocks already account for it
-        copies.append(NearCopy(block, src, tuple(found), pair))
-        members.update((s.block, s.start) for s in found)
-    return copies, members
-
-
-def _to_first_copies(spans: list[ExactSpan], min_tokens: int) -> list[ExactSpan]:
-    """Point each span at the copy that stays: a source inside another span's copy is moved to
-    that span's own source (the matcher finds the latest earlier copy, which may be a copy).
-
-    A source may stick out of that copy by a few tokens at its edges, where the text next to two
-    copies of a boilerplate happens to agree (``"Log it.\\n<reminder>"`` and ``"Ship it.\\n
-    <reminder>"`` share `` it.\\n``): the span is clipped to the copy when what sticks out is
-    shorter than ``min_tokens``, too short to report on its own.
-
-    The copies found in one block never overlap, so the copy holding a source is found by
-    bisecting that block's copies by start.
-    """
-    by_block: dict[int, list[ExactSpan]] = defaultdict(list)
-    for span in spans:
-        by_block[span.block].append(span)
-    starts: dict[int, list[int]] = {}
-    for block, members in by_block.items():
-        members.sort(key=lambda t: t.start)
-        starts[block] = [t.start for t in members]
-    out: list[ExactSpan] = []
-    for span in spans:
-        current = span
-        for _ in range(8):  # chains are short; the bound guards against cycles
-            holders = by_block.get(current.src_block)
-            if not holders:
-                break
-            src_end = current.src_start + current.tokens
-            at = bisect_right(starts[current.src_block], src_end - 1) - 1
-            outer = holders[at] if at >= 0 else None
-            if outer is None or outer == current:
-                break
-            lo, hi = max(current.src_start, outer.start), min(src_end, outer.end)
-            if hi - lo < min_tokens or current.tokens - (hi - lo) >= min_tokens:
-                break
-            shift = lo - current.src_start
-            current = ExactSpan(
-                current.block,
-                current.start + shift,
-                current.start + shift + (hi - lo),
-                outer.src_block,
-                outer.src_start + (lo - outer.start),
-            )
-        out.append(current)
-    return out
-
-
-def _source_groups(spans: list[ExactSpan]) -> list[list[int]]:
-    """Positions of the spans that copy the same text: the same source block, with source ranges
-    that overlap by most of the shorter one (copies of one boilerplate can differ by a token at
-    their edges, so equal token content would split them)."""
-    by_source: dict[int, list[int]] = defaultdict(list)
-    for position, span in enumerate(spans):
-        by_source[span.src_block].append(position)
-    groups: list[list[int]] = []
-    for positions in by_source.values():
-        positions.sort(key=lambda p: (spans[p].src_start, -spans[p].tokens))
-        current: list[int] = []
-        lo = hi = 0
-        for p in positions:
-            a, b = spans[p].src_start, spans[p].src_start + spans[p].tokens
-            if current and min(b, hi) - max(a, lo) >= 0.8 * min(b - a, hi - lo):
-                lo, hi = min(lo, a), max(hi, b)
-                current.append(p)
-                continue
-            if current:
-                groups.append(sorted(current))
-            current, lo, hi = [p], a, b
-        if current:
-            groups.append(sorted(current))
-    groups.sort(key=lambda g: g[0])
-    return groups
-
-
 def _classes_key(session: Session) -> tuple[Any, ...]:
     index = session.duplicates
     opts = session.options.get("duplicates", {})
@@ -269,55 +52,20 @@ def _classes_key(session: Session) -> tuple[Any, ...]:
 
 
 def classify(session: Session) -> Classified:
-    """Split the visible exact spans between CTX101, CTX103 and CTX104 (cached per session)."""
+    """Split the visible exact spans between CTX101, CTX103 and CTX104, and find the near copies
+    (see `ctxtax.rules._dup_classes`). A kept index keeps its `Classifier`, which extends what
+    it decided with the spans and pairs found since."""
     index = session.duplicates
     opts = session.options.get("duplicates", {})
-    # It depends on the spans and pairs found (with the call windows of their blocks) and the
-    # options: an auditor that appended a message without a new repeat reuses it.
-    key = _classes_key(session)
-    cached = index.cache.get(key)
-    if isinstance(cached, Classified):
-        return cached
-    min_repeats = int(opts.get("min_repeats", 3))
-    min_messages = int(opts.get("min_transcript_messages", 2))
-    spans = _to_first_copies(
-        [s for s in index.spans if _visible(session, index, s.block, s.src_block)],
-        index.min_tokens,
-    )
-    near, in_near = _near_copies(session, index, spans)
-    spans = [s for s in spans if (s.block, s.start) not in in_near]
-    chains = _transcript_chains(index, spans, min_messages)
-    free = [position for position in range(len(spans)) if position not in chains]
-    groups = [[free[i] for i in g] for g in _source_groups([spans[p] for p in free])]
-    exact: list[ExactSpan] = []
-    injections: list[tuple[ExactSpan, int]] = []
-    transcripts = [(spans[p], n) for p, n in sorted(chains.items())]
-    for members in groups:
-        copies = len(members) + 1
-        messages = {index.blocks[spans[p].block].message for p in members}
-        first = spans[members[0]]
-        messages.add(index.blocks[first.src_block].message)
-        for position in members:
-            # Every copy already refers to the first one, the copy that stays.
-            span = spans[position]
-            block = index.blocks[span.block]
-            whole_tool = (
-                block.kind in ("tool_result", "tool_call")
-                and span.start == 0
-                and span.end == block.tokens
-            )
-            # Boilerplate is injected by the harness; text the model wrote again is a plain copy.
-            injected = block.role != "assistant"
-            if len(messages) >= min_repeats and not whole_tool and injected:
-                injections.append((span, copies))
-            else:
-                exact.append(span)
-    exact.sort(key=lambda s: (s.block, s.start))
-    injections.sort(key=lambda item: (item[0].block, item[0].start))
-    result = Classified(exact, injections, transcripts, near)
-    index.cache = {k: v for k, v in index.cache.items() if k[0] != _CLASSES_KEY}
-    index.cache[key] = result
-    return result
+    key = (_CLASSES_KEY, tuple(sorted(opts.items())))
+    classifier = index.cache.get(key)
+    if not isinstance(classifier, Classifier):
+        classifier = index.cache[key] = Classifier(
+            index,
+            min_repeats=int(opts.get("min_repeats", 3)),
+            min_messages=int(opts.get("min_transcript_messages", 2)),
+        )
+    return classifier.update()
 
 
 def classes_key(session: Session) -> Hashable:
