@@ -217,7 +217,8 @@ class Auditor:
 
             index = DuplicateIndex.empty(self.counter, shared_options(self.rules)["duplicates"])
             self.rebuilds += 1
-        index.extend(ctx)
+        calls = ctx.model_calls()
+        index.extend(ctx, calls)
         self._index = index
         return find_waste(
             ctx,
@@ -228,6 +229,7 @@ class Auditor:
             rules=self.rules,
             duplicate_index=index,
             memo=self.memo,
+            calls=calls,
         )
 
     def reset(self) -> None:

@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from ctxtax._counting import ContextTokens, Provider, count_context, provider_for
 from ctxtax._findings import Finding, trusted
-from ctxtax._model import Call, Context
+from ctxtax._model import Call, Context, Message
 from ctxtax._pairing import find_orphans
 from ctxtax._pricing import PRICES_DATE, Price, lookup_price
 from ctxtax._report import (
@@ -157,6 +157,8 @@ class Audited:
     findings: list[Finding]
     prices: Mapping[str, Price]
     cache_policy: CachePolicy | None
+    part_rows: dict[int, tuple[Message, list[int], list[PartTokens]]] | None = None
+    """Report rows of parts by message, kept by an `Auditor` between audits."""
     _report: Report | None = field(default=None, repr=False)
 
     def report(self) -> Report:
@@ -176,11 +178,12 @@ def find_waste(
     rules: Sequence[Rule] | None = None,
     duplicate_index: DuplicateIndex | None = None,
     memo: AuditMemo | None = None,
+    calls: tuple[Call, ...] | None = None,
 ) -> Audited:
     """Count ``ctx`` and run ``rules`` (all registered rules by default) over it.
 
     ``duplicate_index`` and ``memo`` are what an `Auditor` keeps between audits of a growing
-    session (see `ctxtax._memo`)."""
+    session (see `ctxtax._memo`); ``calls`` its model calls, when the caller has them."""
     from ctxtax.rules import Session, select_rules
 
     model = _context_model(ctx, model)
@@ -189,7 +192,7 @@ def find_waste(
     tokens = count_context(
         ctx, counter, provider=provider, memo=memo.counts if memo is not None else None
     )
-    calls: tuple[Call, ...] = ctx.model_calls()
+    calls = ctx.model_calls() if calls is None else calls
     carried = residency(ctx, calls)
     rules = select_rules() if rules is None else rules
     unchanged = memo.unchanged(ctx.messages) if memo is not None else 0  # may empty memories
@@ -227,6 +230,7 @@ def find_waste(
         findings=findings,
         prices=prices or {},
         cache_policy=cache_policy,
+        part_rows=memo.part_rows if memo is not None else None,
     )
 
 
@@ -272,22 +276,32 @@ def _build_report(audited: Audited) -> Report:
     by_role: Counter[str] = Counter()
     by_kind: Counter[str] = Counter()
     messages: list[MessageTokens] = []
+    rows = audited.part_rows if audited.part_rows is not None else {}
+    message_tokens = tokens.message_tokens.tolist()
+    framing_tokens = tokens.framing_tokens.tolist()
+    calls_per_message = carried.tolist()
     for i, message in enumerate(ctx.messages):
-        by_role[message.role] += int(tokens.message_tokens[i])
-        by_kind["framing"] += int(tokens.framing_tokens[i])
-        parts = []
-        for part, n in zip(message.parts, tokens.part_tokens[i], strict=True):
-            by_kind[part.kind] += n
-            parts.append(trusted(PartTokens, kind=part.kind, tokens=n, tool=part.tool_name))
+        by_role[message.role] += message_tokens[i]
+        by_kind["framing"] += framing_tokens[i]
+        counts = tokens.part_tokens[i]
+        kept = rows.get(id(message))
+        if kept is None or kept[0] is not message or kept[1] != counts:
+            parts = [
+                trusted(PartTokens, kind=part.kind, tokens=n, tool=part.tool_name)
+                for part, n in zip(message.parts, counts, strict=True)
+            ]
+            kept = rows[id(message)] = (message, list(counts), parts)
+        for row in kept[2]:
+            by_kind[row.kind] += row.tokens
         messages.append(
             trusted(
                 MessageTokens,
                 index=i,
                 role=message.role,
-                tokens=int(tokens.message_tokens[i]),
-                framing=int(tokens.framing_tokens[i]),
-                calls=int(carried[i]),
-                parts=parts,
+                tokens=message_tokens[i],
+                framing=framing_tokens[i],
+                calls=calls_per_message[i],
+                parts=kept[2],
             )
         )
     by_kind["framing"] += tokens.framing.reply_priming
@@ -301,10 +315,13 @@ def _build_report(audited: Audited) -> Report:
             by_server[t.server] += t.schema_tokens
 
     found = lookup_price(model, prices)
+    by_model: dict[str | None, Price | None] = {None: found[1] if found else None}
 
     def price_of(call: Call) -> Price | None:
-        own = lookup_price(call.model, prices) if call.model else found
-        return own[1] if own else None
+        if call.model not in by_model:
+            own = lookup_price(call.model, prices)
+            by_model[call.model] = own[1] if own else None
+        return by_model[call.model]
 
     policy = cache_policy or cache_policy_for(model, provider)
     estimated = estimate_bill(ctx, tokens, policy=policy, calls=calls, price_of=price_of)

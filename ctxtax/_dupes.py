@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ctxtax import _accel
-from ctxtax._model import Context, PartKind
+from ctxtax._model import Call, Context, Message, PartKind
 
 if TYPE_CHECKING:
     from ctxtax._tokens import TokenCounter
@@ -102,12 +103,14 @@ class NearPair:
 
 
 def blocks_of(
-    ctx: Context, min_chars: int = 1
+    ctx: Context, min_chars: int = 1, first: int = 0
 ) -> list[tuple[int, int, PartKind, str, str | None, str | None]]:
-    """(message, part, kind, text, tool_name, tool_call_id) of every text-bearing part."""
+    """(message, part, kind, text, tool_name, tool_call_id) of every text-bearing part (of the
+    messages from ``first`` on)."""
     out: list[tuple[int, int, PartKind, str, str | None, str | None]] = []
-    for i, message in enumerate(ctx.messages):
-        for j, part in enumerate(message.parts):
+    messages = ctx.messages
+    for i in range(first, len(messages)):
+        for j, part in enumerate(messages[i].parts):
             if part.kind in _TEXT_KINDS and len(part.text) >= min_chars:
                 out.append((i, j, part.kind, part.text, part.tool_name, part.tool_call_id))
     return out
@@ -125,19 +128,22 @@ def _lines(text: str) -> tuple[list[int], list[int]]:
     return keys, lengths
 
 
-def call_windows(ctx: Context) -> list[tuple[int, int]]:
-    """For each message, the (start, head) of the first call window that carries it.
+def call_windows(
+    ctx: Context, calls: Sequence[Call] | None = None, first: int = 0
+) -> list[tuple[int, int]]:
+    """For each message from ``first`` on, the (start, head) of the first call window that
+    carries it (``calls``: the context's model calls, when the caller has them already).
 
     A message no call carries (the tail of a log) belongs to the last window that starts
     before it.
     """
     reach: dict[int, tuple[int, int]] = {}
-    for call in ctx.model_calls():
+    for call in ctx.model_calls() if calls is None else calls:
         end, head = reach.get(call.start, (0, 0))
         reach[call.start] = (max(end, call.end), max(head, min(call.head, call.start)))
     windows = sorted((start, end, head) for start, (end, head) in reach.items())
     out: list[tuple[int, int]] = []
-    for i in range(len(ctx.messages)):
+    for i in range(first, len(ctx.messages)):
         found = (0, 0)
         for start, end, head in windows:
             if start > i:
@@ -175,6 +181,7 @@ class DuplicateIndex:
     _lines_cache: dict[int, tuple[list[int], list[int]]] = field(default_factory=dict)
     cache: dict[Any, Any] = field(default_factory=dict)
     """What the rules derive from the index, kept while the index lives (an Auditor's)."""
+    _indexed: tuple[Message, ...] = ()
     serial: int = field(default_factory=lambda: next(_SERIALS))
     """Distinct for every index a process builds (unlike ``id``, never reused)."""
 
@@ -199,6 +206,8 @@ class DuplicateIndex:
 
     def matches_prefix(self, ctx: Context) -> int:
         """How many of this index's blocks are, unchanged, the first blocks of ``ctx``."""
+        if self._same_messages(ctx):
+            return len(self.blocks)
         new = blocks_of(ctx)
         same = 0
         for old, (message, part, kind, text, _, _) in zip(self.blocks, new, strict=False):
@@ -207,19 +216,31 @@ class DuplicateIndex:
             same += 1
         return same
 
-    def extend(self, ctx: Context) -> int:
+    def _same_messages(self, ctx: Context) -> bool:
+        """True when ``ctx`` starts with the very message objects indexed last."""
+        indexed = self._indexed
+        if not indexed or len(ctx.messages) < len(indexed):
+            return False
+        return all(a is b for a, b in zip(indexed, ctx.messages, strict=False))
+
+    def extend(self, ctx: Context, calls: Sequence[Call] | None = None) -> int:
         """Index the blocks of ``ctx`` past the ones already indexed; return how many were new.
 
         ``ctx`` must start with the blocks already indexed (see `matches_prefix`). A block is
         only matched against text in its own call window: after a compaction the earlier history
-        is out of reach (its pinned head, the system prompt, stays in).
+        is out of reach (its pinned head, the system prompt, stays in). ``calls``: the
+        context's model calls, when the caller has them.
         """
-        all_blocks = blocks_of(ctx)
-        fresh = all_blocks[len(self.blocks) :]
+        if self._same_messages(ctx):  # only the messages past the ones indexed are read
+            fresh = blocks_of(ctx, first=len(self._indexed))
+        else:
+            fresh = blocks_of(ctx)[len(self.blocks) :]
+        self._indexed = ctx.messages
         if not fresh:
             return 0
         first_new = len(self.blocks)
-        windows = call_windows(ctx)
+        window_from = fresh[0][0]
+        windows = call_windows(ctx, calls, first=window_from)
         ids = self.counter.encode_many([b[3] for b in fresh])
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
         base = len(self._tokens)
@@ -227,7 +248,7 @@ class DuplicateIndex:
         hi = lo + lengths
         for (message, part, kind, text, name, call_id), a, b in zip(fresh, lo, hi, strict=True):
             role = ctx.messages[message].role
-            window = windows[message]
+            window = windows[message - window_from]
             self.blocks.append(
                 Block(message, part, kind, text, int(a), int(b), name, call_id, role, window)
             )

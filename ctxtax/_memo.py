@@ -44,7 +44,16 @@ def with_calls(finding: Finding, residency: npt.NDArray[np.int64]) -> Finding:
 class AuditMemo:
     """Token counts and rule findings kept between the audits of one growing session."""
 
-    __slots__ = ("_by_message", "_keyed", "_messages", "checked", "counts", "memories", "reused")
+    __slots__ = (
+        "_by_message",
+        "_keyed",
+        "_messages",
+        "checked",
+        "counts",
+        "memories",
+        "part_rows",
+        "reused",
+    )
 
     def __init__(self) -> None:
         self.counts = CountMemo()
@@ -53,6 +62,8 @@ class AuditMemo:
         self._messages: tuple[Message, ...] = ()
         self.memories: dict[str, dict[str, Any]] = {}
         """What rules keep between audits (`Session.memory`)."""
+        self.part_rows: dict[int, Any] = {}
+        """The report's part rows by message (see `ctxtax._context_audit.Audited`)."""
         self.checked = 0
         """Messages the message-scoped rules checked in the last audit (for tests and benches)."""
         self.reused: list[str] = []
@@ -65,6 +76,7 @@ class AuditMemo:
         self._keyed.clear()
         self._messages = ()
         self.memories = {}
+        self.part_rows = {}
 
     def unchanged(self, messages: tuple[Message, ...]) -> int:
         """How many leading ``messages`` are the very objects of the previous audit's (then
@@ -76,6 +88,9 @@ class AuditMemo:
             same += 1
         if same < len(self._messages):
             self.memories = {}  # an earlier message changed: what rules kept may not hold
+        if len(self.part_rows) > 2 * len(messages) + 64:
+            alive = {id(m) for m in messages}
+            self.part_rows = {k: v for k, v in self.part_rows.items() if k in alive}
         self._messages = messages
         return same
 

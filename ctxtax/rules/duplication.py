@@ -8,7 +8,8 @@ exactly one of CTX101 / CTX103 / CTX104, decided once per session by `classify`.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
+from functools import partial
 from typing import Any
 
 from ctxtax._dupes import Block, DuplicateIndex, ExactSpan
@@ -17,6 +18,7 @@ from ctxtax.rules._dup_classes import Classified, Classifier, NearCopy
 from ctxtax.rules.base import Rule, RuleOptions, Session, register
 
 _CLASSES_KEY = "duplication.classes"
+_WINDOWS_KEY = "duplication.windows"
 _MISSING = object()
 
 
@@ -73,7 +75,11 @@ def classes_key(session: Session) -> Hashable:
     the same spans and pairs found, the same call windows), the duplication rules find the
     same things: the `Rule.memo_key` of CTX101-CTX104."""
     index = session.duplicates
-    windows = frozenset((c.start, min(c.head, c.start)) for c in session.calls)
+    windows = session.cache.get(_WINDOWS_KEY)
+    if windows is None:
+        windows = session.cache[_WINDOWS_KEY] = frozenset(
+            (c.start, min(c.head, c.start)) for c in session.calls
+        )
     return (index.serial, _classes_key(session), windows)
 
 
@@ -191,20 +197,50 @@ def _near_edit(session: Session, index: DuplicateIndex, copy: NearCopy) -> Edit 
 
 
 def _exact_finding(
-    rule: Rule, session: Session, span: ExactSpan, message: str, **evidence: object
+    rule: Rule,
+    session: Session,
+    span: ExactSpan,
+    message: Callable[[], str],
+    **evidence: object,
 ) -> Finding:
+    """The finding of a repeated span, kept by the index (the rule, the span and the evidence
+    fix everything but its calls); ``message`` makes its text when it is new."""
     index = session.duplicates
     calls = int(session.residency[index.blocks[span.block].message])
-    key = ("finding", rule.code, span, message, tuple(sorted(evidence.items())))
+    key = ("finding", rule.code, span, tuple(evidence.items()))
     cached = index.cache.get(key)
     if isinstance(cached, Finding):
         if cached.calls != calls:
             cached = trusted(Finding, **{**cached.__dict__, "calls": calls})
             index.cache[key] = cached
         return cached
-    finding = _new_exact_finding(rule, session, span, message, **evidence)
+    finding = _new_exact_finding(rule, session, span, message(), **evidence)
     index.cache[key] = finding
     return finding
+
+
+def _copy_text(index: DuplicateIndex, span: ExactSpan, whole: bool) -> str:
+    what = "exact copy" if whole else "exact repeated span"
+    of = (
+        "earlier text of the same part"
+        if span.src_block == span.block
+        else describe_block(index, span.src_block)
+    )
+    return f"{what} of {of} ({span.tokens:,} tokens)"
+
+
+def _injection_text(index: DuplicateIndex, span: ExactSpan, copies: int) -> str:
+    return (
+        f"repeated injection: {span.tokens:,} tokens first seen in "
+        f"{describe_block(index, span.src_block)} ({copies} copies in the session)"
+    )
+
+
+def _transcript_text(index: DuplicateIndex, span: ExactSpan, messages: int) -> str:
+    return (
+        f"duplicated transcript: {span.tokens:,} tokens repeating "
+        f"{describe_block(index, span.src_block)} (part of a run over {messages} messages)"
+    )
 
 
 def _new_exact_finding(
@@ -274,18 +310,8 @@ class ExactDuplicate(Rule):
         index = session.duplicates
         for span in classify(session).exact:
             whole = span.start == 0 and span.end == index.blocks[span.block].tokens
-            what = "exact copy" if whole else "exact repeated span"
-            of = (
-                "earlier text of the same part"
-                if span.src_block == span.block
-                else describe_block(index, span.src_block)
-            )
             yield _exact_finding(
-                self,
-                session,
-                span,
-                f"{what} of {of} ({span.tokens:,} tokens)",
-                whole_part=whole,
+                self, session, span, partial(_copy_text, index, span, whole), whole_part=whole
             )
 
 
@@ -444,8 +470,7 @@ class RepeatedInjection(Rule):
                 self,
                 session,
                 span,
-                f"repeated injection: {span.tokens:,} tokens first seen in "
-                f"{describe_block(index, span.src_block)} ({copies} copies in the session)",
+                partial(_injection_text, index, span, copies),
                 copies=copies,
             )
 
@@ -494,8 +519,7 @@ class DuplicatedTranscript(Rule):
                 self,
                 session,
                 span,
-                f"duplicated transcript: {span.tokens:,} tokens repeating "
-                f"{describe_block(index, span.src_block)} (part of a run over {messages} messages)",
+                partial(_transcript_text, index, span, messages),
                 run_messages=messages,
             )
 
