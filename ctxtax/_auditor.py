@@ -81,6 +81,7 @@ class Auditor:
         self._tools = read_tool_list(tools) if tools is not None else None
         self._read_cache: list[_Read] = []
         self._system: tuple[Any, Message | None] | None = None
+        self._checked: tuple[Message, ...] = ()
         self._index: DuplicateIndex | None = None
         self.memo = AuditMemo()
         """Token counts and findings kept between audits (see `ctxtax._memo`)."""
@@ -171,7 +172,13 @@ class Auditor:
         specs = read_tool_list(tools) if tools is not None else self._tools
         if specs is not None:
             ctx = ctx.model_copy(update={"tools": specs})
-        check_sizes(ctx, self.max_message_chars)
+        checked = 0  # the leading messages checked last time, the very same objects
+        for a, b in zip(self._checked, ctx.messages, strict=False):
+            if a is not b:
+                break
+            checked += 1
+        check_sizes(ctx, self.max_message_chars, first=checked)
+        self._checked = ctx.messages
         if self.strict and ctx.source_format in _API_SHAPES:
             check_pairing(ctx)
         return ctx
@@ -236,6 +243,7 @@ class Auditor:
         """Forget everything kept between audits (the counter's token cache stays)."""
         self._read_cache = []
         self._system = None
+        self._checked = ()
         self._index = None
         self.memo.clear()
 

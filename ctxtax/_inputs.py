@@ -39,9 +39,11 @@ def check_pairing(ctx: Context) -> None:
         )
 
 
-def check_sizes(ctx: Context, max_message_chars: int) -> None:
-    """Raise `InputError` for a message no model could take."""
-    for i, message in enumerate(ctx.messages):
+def check_sizes(ctx: Context, max_message_chars: int, first: int = 0) -> None:
+    """Raise `InputError` for a message no model could take (of the messages from ``first``
+    on: the caller checked the ones before)."""
+    for i in range(first, len(ctx.messages)):
+        message = ctx.messages[i]
         size = sum(len(p.text) for p in message.parts)
         if size > max_message_chars:
             raise InputError(

@@ -189,14 +189,17 @@ class Context(_Frozen):
         """
         if self.calls is not None:
             return self.calls
+        from ctxtax._findings import trusted  # built from typed values: no validation
+
+        model = self.model
         derived = [
-            Call(start=0, end=i, output=i, model=self.model)
+            trusted(Call, start=0, end=i, output=i, model=model)
             for i, m in enumerate(self.messages)
             if m.role == "assistant" and i > 0
         ]
         last_is_reply = bool(self.messages) and self.messages[-1].role == "assistant"
         if not derived or (self.request and not last_is_reply):
-            derived.append(Call(start=0, end=len(self.messages), model=self.model))
+            derived.append(trusted(Call, start=0, end=len(self.messages), model=model))
         return tuple(derived)
 
     @property

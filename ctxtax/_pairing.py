@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ctxtax._model import Context
+from ctxtax._model import Context, Message
 
 OrphanKind = Literal["result_without_call", "call_without_result"]
 
@@ -29,11 +29,25 @@ class Orphan:
         return f"tool call {self.tool_call_id!r}{name} has no tool result after it"
 
 
+_LAST: dict[str, tuple[tuple[Message, ...], list[Orphan]]] = {}
+
+
 def find_orphans(ctx: Context) -> list[Orphan]:
     """Every broken pairing in ``ctx``, in message order.
 
     A call in the last message that has tool calls is pending (its results come next), not orphaned.
+    The last answer is kept: an audit checks the same messages when it reads them and when it
+    writes the report's notes.
     """
+    kept = _LAST.get("last")
+    if kept is not None and kept[0] is ctx.messages:
+        return list(kept[1])
+    orphans = _find_orphans(ctx)
+    _LAST["last"] = (ctx.messages, orphans)
+    return list(orphans)
+
+
+def _find_orphans(ctx: Context) -> list[Orphan]:
     orphans: list[Orphan] = []
     called: dict[str, tuple[int, str | None]] = {}
     answered: set[str] = set()
