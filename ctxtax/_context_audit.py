@@ -143,6 +143,13 @@ def shared_options(rules: Sequence[Rule]) -> dict[str, Any]:
     return {"duplicates": dup}
 
 
+_Rows = tuple[
+    Message, list[int], list[PartTokens], tuple[int, int, int, int] | None, MessageTokens | None
+]
+"""A message's report rows: the message, its part counts, part rows, the key of its message row
+(index, tokens, framing, calls) and that row."""
+
+
 @dataclass
 class Audited:
     """One conversation counted and checked: what `find_waste` found, and its report on demand."""
@@ -157,8 +164,10 @@ class Audited:
     findings: list[Finding]
     prices: Mapping[str, Price]
     cache_policy: CachePolicy | None
-    part_rows: dict[int, tuple[Message, list[int], list[PartTokens]]] | None = None
-    """Report rows of parts by message, kept by an `Auditor` between audits."""
+    part_rows: dict[int, _Rows] | None = None
+    """Report rows by message, kept by an `Auditor` between audits."""
+    bill: dict[str, Any] | None = None
+    """The shares of the bill per call, kept by an `Auditor` between audits."""
     _report: Report | None = field(default=None, repr=False)
 
     def report(self) -> Report:
@@ -231,6 +240,7 @@ def find_waste(
         prices=prices or {},
         cache_policy=cache_policy,
         part_rows=memo.part_rows if memo is not None else None,
+        bill=memo.bill if memo is not None else None,
     )
 
 
@@ -284,17 +294,20 @@ def _build_report(audited: Audited) -> Report:
         by_role[message.role] += message_tokens[i]
         by_kind["framing"] += framing_tokens[i]
         counts = tokens.part_tokens[i]
+        # The row of a message seen before, at the same place with the same counts, is reused.
+        key = (i, message_tokens[i], framing_tokens[i], calls_per_message[i])
         kept = rows.get(id(message))
         if kept is None or kept[0] is not message or kept[1] != counts:
             parts = [
                 trusted(PartTokens, kind=part.kind, tokens=n, tool=part.tool_name)
                 for part, n in zip(message.parts, counts, strict=True)
             ]
-            kept = rows[id(message)] = (message, list(counts), parts)
-        for row in kept[2]:
-            by_kind[row.kind] += row.tokens
-        messages.append(
-            trusted(
+            kept = rows[id(message)] = (message, list(counts), parts, None, None)
+        for part_row in kept[2]:
+            by_kind[part_row.kind] += part_row.tokens
+        row = kept[4]
+        if kept[3] != key or row is None:
+            row = trusted(
                 MessageTokens,
                 index=i,
                 role=message.role,
@@ -303,7 +316,8 @@ def _build_report(audited: Audited) -> Report:
                 calls=calls_per_message[i],
                 parts=kept[2],
             )
-        )
+            rows[id(message)] = (message, kept[1], kept[2], key, row)
+        messages.append(row)
     by_kind["framing"] += tokens.framing.reply_priming
     if ctx.tools:
         by_kind["tool_schema"] += tokens.tools_total
@@ -324,7 +338,9 @@ def _build_report(audited: Audited) -> Report:
         return by_model[call.model]
 
     policy = cache_policy or cache_policy_for(model, provider)
-    estimated = estimate_bill(ctx, tokens, policy=policy, calls=calls, price_of=price_of)
+    estimated = estimate_bill(
+        ctx, tokens, policy=policy, calls=calls, price_of=price_of, kept=audited.bill
+    )
     exact, reason = tokenizer_exact(counter, model)
     estimates = sorted(tokens.estimates)
 

@@ -48,6 +48,7 @@ class AuditMemo:
         "_by_message",
         "_keyed",
         "_messages",
+        "bill",
         "checked",
         "counts",
         "memories",
@@ -63,7 +64,9 @@ class AuditMemo:
         self.memories: dict[str, dict[str, Any]] = {}
         """What rules keep between audits (`Session.memory`)."""
         self.part_rows: dict[int, Any] = {}
-        """The report's part rows by message (see `ctxtax._context_audit.Audited`)."""
+        """The report's rows by message (see `ctxtax._context_audit.Audited`)."""
+        self.bill: dict[str, Any] = {}
+        """The bill's shares per call (see `ctxtax._session.estimate_bill`)."""
         self.checked = 0
         """Messages the message-scoped rules checked in the last audit (for tests and benches)."""
         self.reused: list[str] = []
@@ -77,6 +80,7 @@ class AuditMemo:
         self._messages = ()
         self.memories = {}
         self.part_rows = {}
+        self.bill = {}
 
     def unchanged(self, messages: tuple[Message, ...]) -> int:
         """How many leading ``messages`` are the very objects of the previous audit's (then

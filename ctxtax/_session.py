@@ -16,7 +16,7 @@ Where a log recorded what the provider billed, `recorded_bill` gives that beside
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -102,6 +102,51 @@ def _shared_prefix(prev: Call | None, call: Call, tokens: ContextTokens) -> int:
     return tools + pinned + tokens.messages_between(call.start, min(prev.end, call.end))
 
 
+_Share = tuple[int, int, int, int, float | None]
+
+
+def _call_share(
+    prev: Call | None, call: Call, tokens: ContextTokens, policy: CachePolicy, price: Price | None
+) -> _Share:
+    """What one call adds to the bill: input, cache write, cache read and output tokens, and
+    their cost (None without a price)."""
+    input_tokens = write = read = output = 0
+    prompt = tokens.window(call.start, call.end, with_tools=call.with_tools, head=call.head)
+    shared = min(_shared_prefix(prev, call, tokens), prompt)
+    if policy == "anthropic":
+        cached = shared if shared >= MIN_CACHEABLE else 0
+        read += cached
+        if prompt >= MIN_CACHEABLE:
+            write += prompt - cached
+        else:
+            input_tokens += prompt - cached
+    elif policy == "openai":
+        cached = shared - shared % OPENAI_CACHE_STEP if shared >= MIN_CACHEABLE else 0
+        read += cached
+        input_tokens += prompt - cached
+    else:
+        input_tokens += prompt
+    if call.output is not None and call.output < len(tokens.message_tokens):
+        output += int(tokens.message_tokens[call.output] - tokens.framing_tokens[call.output])
+    if price is None:
+        return input_tokens, write, read, output, None
+    cost = (
+        input_tokens * price.input
+        + write * price.cache_write
+        + read * price.cache_read
+        + output * price.output
+    ) / 1_000_000
+    return input_tokens, write, read, output, cost
+
+
+def _reach(prev: Call | None, call: Call) -> int:
+    """How many leading messages a call's share of the bill depends on."""
+    reach = max(call.end, call.head, (call.output or 0) + 1)
+    if prev is not None:
+        reach = max(reach, prev.end, prev.head)
+    return reach
+
+
 def estimate_bill(
     ctx: Context,
     tokens: ContextTokens,
@@ -109,46 +154,57 @@ def estimate_bill(
     policy: CachePolicy,
     calls: Sequence[Call] | None = None,
     price_of: Callable[[Call], Price | None] | None = None,
+    kept: dict[str, Any] | None = None,
 ) -> Bill:
     """The bill of ``ctx``'s calls, estimated from its token counts under ``policy``.
 
     ``price_of`` gives each call's price (calls of one session may use different models); the
-    bill has a cost only when every call has a price.
+    bill has a cost only when every call has a price. ``kept`` (a dict an `Auditor` keeps
+    between audits of a growing session) holds each call's share, reused while the call, the
+    one before it and the token counts of the messages it reads are unchanged.
     """
     calls = ctx.model_calls() if calls is None else calls
+    counts = (tokens.message_tokens, tokens.framing_tokens)
+    old_calls: Sequence[Call] = ()
+    old_shares: list[_Share] = []
+    same_upto = 0
+    if kept and kept.get("policy") == policy and kept.get("tools") == tokens.tools_total:
+        old_calls, old_shares, old_prices = kept["calls"], kept["shares"], kept["prices"]
+        same_upto = min(_same_prefix(a, b) for a, b in zip(kept["counts"], counts, strict=True))
     input_tokens = write = read = output = 0
     cost: float | None = 0.0
     prev: Call | None = None
-    for call in calls:
-        before = (input_tokens, write, read, output)
-        prompt = tokens.window(call.start, call.end, with_tools=call.with_tools, head=call.head)
-        shared = min(_shared_prefix(prev, call, tokens), prompt)
-        if policy == "anthropic":
-            cached = shared if shared >= MIN_CACHEABLE else 0
-            read += cached
-            if prompt >= MIN_CACHEABLE:
-                write += prompt - cached
-            else:
-                input_tokens += prompt - cached
-        elif policy == "openai":
-            cached = shared - shared % OPENAI_CACHE_STEP if shared >= MIN_CACHEABLE else 0
-            read += cached
-            input_tokens += prompt - cached
-        else:
-            input_tokens += prompt
-        if call.output is not None and call.output < len(tokens.message_tokens):
-            output += int(tokens.message_tokens[call.output] - tokens.framing_tokens[call.output])
+    shares: list[_Share] = []
+    prices: list[Price | None] = []
+    for k, call in enumerate(calls):
         price = price_of(call) if price_of is not None else None
-        if price is None or cost is None:
-            cost = None
+        if (
+            k < len(old_calls)
+            and _same_call(old_calls[k], call)
+            and (k == 0 or _same_call(old_calls[k - 1], prev))
+            and old_prices[k] == price
+            and _reach(prev, call) <= same_upto
+        ):
+            share = old_shares[k]
         else:
-            cost += (
-                (input_tokens - before[0]) * price.input
-                + (write - before[1]) * price.cache_write
-                + (read - before[2]) * price.cache_read
-                + (output - before[3]) * price.output
-            ) / 1_000_000
+            share = _call_share(prev, call, tokens, policy, price)
+        shares.append(share)
+        prices.append(price)
+        input_tokens += share[0]
+        write += share[1]
+        read += share[2]
+        output += share[3]
+        cost = None if share[4] is None or cost is None else cost + share[4]
         prev = call
+    if kept is not None:
+        kept.update(
+            policy=policy,
+            tools=tokens.tools_total,
+            calls=tuple(calls),
+            shares=shares,
+            prices=prices,
+            counts=counts,
+        )
     return Bill(
         calls=len(calls),
         input_tokens=input_tokens,
@@ -157,6 +213,24 @@ def estimate_bill(
         output_tokens=output,
         cost_usd=round(cost, 6) if cost is not None and calls else None,
     )
+
+
+def _same_call(a: Call, b: Call | None) -> bool:
+    return b is not None and (
+        a is b
+        or (
+            (a.start, a.end, a.head, a.output, a.model, a.with_tools)
+            == (b.start, b.end, b.head, b.output, b.model, b.with_tools)
+            and a.usage == b.usage
+        )
+    )
+
+
+def _same_prefix(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> int:
+    """How many leading values two arrays share."""
+    n = min(len(a), len(b))
+    differ = np.flatnonzero(a[:n] != b[:n])
+    return int(differ[0]) if len(differ) else n
 
 
 def recorded_bill(ctx: Context) -> Bill | None:
