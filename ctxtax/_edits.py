@@ -126,14 +126,44 @@ class _Claims:
         return key not in self.whole and not self._hits(self.edited.get(key, ()), a, b)
 
 
-def marked_parts(ctx: Context) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
+class ApplyCache:
+    """What `apply` worked out for the messages of a growing session, kept by an `Optimizer`
+    between calls: each message's marked parts, and each edited message with its log, reused
+    while the message object and its edits are the same (so a prompt sent again holds the very
+    objects it held before)."""
+
+    def __init__(self) -> None:
+        self.marks: dict[int, tuple[Message, tuple[int, ...]]] = {}
+        self.built: dict[tuple[int, int], _Built] = {}
+
+    def prune(self, ctx: Context) -> None:
+        """Forget the entries of messages ``ctx`` no longer holds, once there are many."""
+        if len(self.marks) + len(self.built) > 8 * len(ctx.messages) + 128:
+            alive = {id(m) for m in ctx.messages}
+            self.marks = {k: v for k, v in self.marks.items() if k in alive}
+            self.built = {k: v for k, v in self.built.items() if k[1] in alive}
+
+
+def _marks(message: Message, cache: ApplyCache | None) -> tuple[int, ...]:
+    if cache is not None:
+        kept = cache.marks.get(id(message))
+        if kept is not None and kept[0] is message:
+            return kept[1]
+    found = tuple(j for j, part in enumerate(message.parts) if MARK in part.text)
+    if cache is not None:
+        cache.marks[id(message)] = (message, found)
+    return found
+
+
+def marked_parts(
+    ctx: Context, cache: ApplyCache | None = None
+) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
     """(the parts that hold a ``[ctxtax: ...]`` mark, the parts a reference in another part
     names): what earlier edits left, to be kept as they are."""
     holding: set[tuple[int, int]] = set()
     for i, message in enumerate(ctx.messages):
-        for j, part in enumerate(message.parts):
-            if MARK in part.text:
-                holding.add((i, j))
+        for j in _marks(message, cache):
+            holding.add((i, j))
     named: set[tuple[int, int]] = set()
     if not holding:
         return holding, named
@@ -181,14 +211,17 @@ def _retext(part: Part, text: str) -> Part:
     return part.model_copy(update={"text": text, "raw": None})
 
 
-def apply(ctx: Context, candidates: Sequence[Candidate]) -> Applied:
+def apply(
+    ctx: Context, candidates: Sequence[Candidate], cache: ApplyCache | None = None
+) -> Applied:
     """Make the edits of ``candidates`` that can be made together, in the order given.
 
     Give the candidates in order of preference; an edit that conflicts with one accepted before
     it is skipped. References (an edit with a ``source``) protect their source from later edits.
+    ``cache`` (an `ApplyCache` kept between calls) reuses the messages edited before.
     """
     claims = _Claims()
-    holding, named = marked_parts(ctx)
+    holding, named = marked_parts(ctx, cache)
     accepted: list[tuple[Candidate, tuple[int, int] | None, tuple[int, int]]] = []
     dropped_tools: list[tuple[Candidate, str]] = []
     tool_names = {t.name for t in ctx.tools}
@@ -232,23 +265,43 @@ def apply(ctx: Context, candidates: Sequence[Candidate]) -> Applied:
             claims.whole.add(key)
         claims.edited[key].append((a, b))
         accepted.append((cand, key, (a, b)))
-    return _build(ctx, accepted, dropped_tools)
+    if cache is not None:
+        cache.prune(ctx)
+    return _build(ctx, accepted, dropped_tools, cache)
+
+
+_Built = tuple[
+    Message, tuple[tuple[int, tuple[int, int]], ...], list[Candidate], Message, list[AppliedEdit]
+]
+"""An edited message: the original, its edits (by edit object and range), the candidates (they
+keep those objects alive), the result and the log of its edits."""
 
 
 def _build(
     ctx: Context,
     accepted: list[tuple[Candidate, tuple[int, int] | None, tuple[int, int]]],
     dropped_tools: list[tuple[Candidate, str]],
+    cache: ApplyCache | None = None,
 ) -> Applied:
     by_part: dict[tuple[int, int], list[tuple[Candidate, tuple[int, int]]]] = defaultdict(list)
+    by_message: dict[int, list[tuple[Candidate, tuple[int, int]]]] = defaultdict(list)
     for cand, key, rng in accepted:
         if key is not None:
             by_part[key].append((cand, rng))
+            by_message[key[0]].append((cand, rng))
     messages = list(ctx.messages)
     originals: dict[int, Message] = {}
     log: list[AppliedEdit] = []
-    for i in sorted({k[0] for k in by_part}):
+    for i in sorted(by_message):
         message = ctx.messages[i]
+        edits_key = tuple(sorted((id(c.edit), rng) for c, rng in by_message[i]))
+        kept = cache.built.get((i, id(message))) if cache is not None else None
+        if kept is not None and kept[0] is message and kept[1] == edits_key:
+            originals[i] = message
+            messages[i] = kept[3]
+            log.extend(kept[4])
+            continue
+        first_logged = len(log)
         parts: list[Part | None] = list(message.parts)
         for j in sorted({k[1] for k in by_part if k[0] == i}):
             part = message.parts[j]
@@ -274,6 +327,15 @@ def _build(
         messages[i] = message.model_copy(
             update={"parts": tuple(p for p in parts if p is not None), "raw": None}
         )
+        if cache is not None:
+            cands = [c for c, _ in by_message[i]]
+            cache.built[(i, id(message))] = (
+                message,
+                edits_key,
+                cands,
+                messages[i],
+                log[first_logged:],
+            )
     tools = ctx.tools
     original_tools: tuple[ToolSpec, ...] | None = None
     if dropped_tools:
@@ -304,4 +366,12 @@ def _logged(cand: Candidate, removed: str) -> AppliedEdit:
     )
 
 
-__all__ = ["MARK", "Applied", "AppliedEdit", "Candidate", "apply", "marked_parts"]
+__all__ = [
+    "MARK",
+    "ApplyCache",
+    "Applied",
+    "AppliedEdit",
+    "Candidate",
+    "apply",
+    "marked_parts",
+]

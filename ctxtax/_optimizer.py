@@ -17,7 +17,7 @@ from typing import Any
 from ctxtax._auditor import Auditor
 from ctxtax._context_audit import Audited
 from ctxtax._counting import count_context, provider_for
-from ctxtax._edits import Applied, AppliedEdit, Candidate, apply
+from ctxtax._edits import Applied, AppliedEdit, ApplyCache, Candidate, apply
 from ctxtax._model import Context, Message
 from ctxtax._optimize import (
     Optimized,
@@ -131,10 +131,12 @@ class Optimizer:
         self._made: list[Candidate] = []
         self._texts: dict[tuple[int, int], str] = {}
         self._sent: Context | None = None
+        self._applied = ApplyCache()
 
     def reset(self) -> None:
         """Forget the edits made and the prompt sent (the next call starts afresh)."""
         self._made, self._texts, self._sent = [], {}, None
+        self._applied = ApplyCache()
         self.auditor.reset()
 
     def _still_valid(self, ctx: Context) -> bool:
@@ -156,7 +158,7 @@ class Optimizer:
             return 0
         same = 0
         for a, b in zip(ctx.messages, self._sent.messages, strict=False):
-            if not _same_message(a, b):
+            if a is not b and not _same_message(a, b):
                 break
             same += 1
         return same
@@ -176,7 +178,7 @@ class Optimizer:
         if self._made and not self._still_valid(ctx):
             self._made, self._texts, self._sent = [], {}, None
             self.rebuilt += 1
-        kept = apply(ctx, self._made)
+        kept = apply(ctx, self._made, self._applied)
         cached = self._cached(kept.context)
         made = {_identity(c) for c in self._made}
         model = self.model or ctx.model
@@ -204,7 +206,11 @@ class Optimizer:
             )
             chosen, deferred = plan.chosen, plan.deferred
         applied, after = _guard_tokens(
-            apply(ctx, [*self._made, *chosen]), table, self.counter, provider, counts
+            apply(ctx, [*self._made, *chosen], self._applied),
+            table,
+            self.counter,
+            provider,
+            counts,
         )
         done = {(e.code, e.action, e.loc) for e in applied.edits}
         self._made = [
