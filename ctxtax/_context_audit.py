@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from ctxtax._counting import ContextTokens, Provider, count_context, provider_for
 from ctxtax._findings import Finding, trusted
+from ctxtax._memo import with_calls
 from ctxtax._model import Call, Context, Message
 from ctxtax._pairing import find_orphans
 from ctxtax._pricing import PRICES_DATE, Price, lookup_price
@@ -161,14 +162,29 @@ class Audited:
     tokens: ContextTokens
     calls: tuple[Call, ...]
     carried: npt.NDArray[np.int64]
-    findings: list[Finding]
+    raw_findings: list[Finding]
+    """The findings in report order; the ``calls`` of those whose ids are in ``stale`` (reused
+    from an earlier audit) may be out of date, which edits do not mind: `findings` has them
+    right."""
     prices: Mapping[str, Price]
     cache_policy: CachePolicy | None
     part_rows: dict[int, _Rows] | None = None
     """Report rows by message, kept by an `Auditor` between audits."""
     bill: dict[str, Any] | None = None
     """The shares of the bill per call, kept by an `Auditor` between audits."""
+    stale: set[int] = field(default_factory=set)
+    _findings: list[Finding] | None = field(default=None, repr=False)
     _report: Report | None = field(default=None, repr=False)
+
+    @property
+    def findings(self) -> list[Finding]:
+        """The findings, each with the calls that carried it in this session."""
+        if self._findings is None:
+            stale, carried = self.stale, self.carried
+            self._findings = [
+                with_calls(f, carried) if id(f) in stale else f for f in self.raw_findings
+            ]
+        return self._findings
 
     def report(self) -> Report:
         """The full report (built once)."""
@@ -236,7 +252,8 @@ def find_waste(
         tokens=tokens,
         calls=calls,
         carried=carried,
-        findings=findings,
+        raw_findings=findings,
+        stale=set(memo.stale) if memo is not None else set(),
         prices=prices or {},
         cache_policy=cache_policy,
         part_rows=memo.part_rows if memo is not None else None,

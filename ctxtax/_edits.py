@@ -368,9 +368,9 @@ def _logged(cand: Candidate, removed: str) -> AppliedEdit:
 
 __all__ = [
     "MARK",
-    "ApplyCache",
     "Applied",
     "AppliedEdit",
+    "ApplyCache",
     "Candidate",
     "apply",
     "marked_parts",

@@ -14,7 +14,7 @@ gets the message's residency of this audit.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -46,21 +46,28 @@ class AuditMemo:
 
     __slots__ = (
         "_by_message",
+        "_flat",
         "_keyed",
         "_messages",
+        "_previous",
         "bill",
         "checked",
         "counts",
         "memories",
         "part_rows",
         "reused",
+        "stale",
     )
 
     def __init__(self) -> None:
         self.counts = CountMemo()
         self._by_message: dict[str, dict[tuple[int, int], _Entry]] = {}
         self._keyed: dict[str, tuple[Hashable, tuple[Finding, ...]]] = {}
+        self._flat: dict[str, tuple[tuple[Message, ...], list[Finding]]] = {}
+        self.stale: set[int] = set()
+        """Ids of the findings the last audit reused with the ``calls`` they were made with."""
         self._messages: tuple[Message, ...] = ()
+        self._previous: tuple[Message, ...] = ()
         self.memories: dict[str, dict[str, Any]] = {}
         """What rules keep between audits (`Session.memory`)."""
         self.part_rows: dict[int, Any] = {}
@@ -77,7 +84,8 @@ class AuditMemo:
         self.counts = CountMemo()
         self._by_message.clear()
         self._keyed.clear()
-        self._messages = ()
+        self._flat.clear()
+        self._messages = self._previous = ()
         self.memories = {}
         self.part_rows = {}
         self.bill = {}
@@ -95,14 +103,19 @@ class AuditMemo:
         if len(self.part_rows) > 2 * len(messages) + 64:
             alive = {id(m) for m in messages}
             self.part_rows = {k: v for k, v in self.part_rows.items() if k in alive}
-        self._messages = messages
+        self._previous, self._messages = self._messages, messages
         return same
 
     def run(self, rules: Sequence[Rule], session: Session) -> list[Finding]:
-        """The findings of ``rules`` in ``session``, reusing what still holds."""
+        """The findings of ``rules`` in ``session``, reusing what still holds.
+
+        Reused findings keep the ``calls`` they had when they were made; `stale` holds their
+        ids, and `with_calls` brings them up to date (the report does; edits do not need it).
+        """
         out: list[Finding] = []
         self.checked = 0
         self.reused = []
+        self.stale = set()
         for rule in rules:
             if rule.scope == "message":
                 out.extend(self._per_message(rule, session))
@@ -114,41 +127,62 @@ class AuditMemo:
             kept = self._keyed.get(rule.code)
             if kept is not None and kept[0] == key:
                 self.reused.append(rule.code)
-                out.extend(with_calls(f, session.residency) for f in kept[1])
+                self.stale.update(id(f) for f in kept[1])
+                out.extend(kept[1])
             else:
                 found = tuple(rule.check(session))
                 self._keyed[rule.code] = (key, found)
                 out.extend(found)
         return out
 
-    def _per_message(self, rule: Rule, session: Session) -> Iterable[Finding]:
+    def _per_message(self, rule: Rule, session: Session) -> list[Finding]:
         messages = session.context.messages
+        before = self._flat.get(rule.code)
+        if (
+            before is not None
+            and before[0] is self._previous
+            and len(before[0]) <= min(session.unchanged, len(messages))
+        ):
+            # The session only grew: the findings kept stand, the new messages are checked.
+            seen, flat = before
+            self.stale.update(id(f) for f in flat)
+            todo = range(len(seen), len(messages))
+            new = self._check(rule, session, list(todo)) if todo else {}
+            flat = [*flat, *(f for i in todo for f in new[i])]
+            self._flat[rule.code] = (messages, flat)
+            return flat
         store = self._by_message.get(rule.code, {})
         kept: dict[tuple[int, int], _Entry] = {}
-        todo: list[int] = []
+        todo_list: list[int] = []
         for i, message in enumerate(messages):
             key = (i, id(message))
             entry = store.get(key)
             if entry is None:
-                todo.append(i)
+                todo_list.append(i)
             else:
                 kept[key] = entry
-        if todo:
-            self.checked = max(self.checked, len(todo))
-            found: dict[int, list[Finding]] = {i: [] for i in todo}
-            for finding in rule.check(session.only_messages(todo)):
-                at = finding.loc.message
-                if at is not None and at in found:
-                    found[at].append(finding)
-            for i in todo:
-                kept[(i, id(messages[i]))] = (messages[i], tuple(found[i]))
+        found = self._check(rule, session, todo_list) if todo_list else {}
+        for i in todo_list:
+            kept[(i, id(messages[i]))] = (messages[i], tuple(found[i]))
         self._by_message[rule.code] = kept
-        residency = session.residency
-        return [
-            with_calls(f, residency)
-            for i, message in enumerate(messages)
-            for f in kept[(i, id(message))][1]
-        ]
+        flat = []
+        for i, message in enumerate(messages):
+            entry_findings = kept[(i, id(message))][1]
+            if i not in found:
+                self.stale.update(id(f) for f in entry_findings)
+            flat.extend(entry_findings)
+        self._flat[rule.code] = (messages, flat)
+        return flat
+
+    def _check(self, rule: Rule, session: Session, todo: list[int]) -> dict[int, list[Finding]]:
+        """The findings of a message-scoped rule in the messages ``todo``, by message."""
+        self.checked = max(self.checked, len(todo))
+        found: dict[int, list[Finding]] = {i: [] for i in todo}
+        for finding in rule.check(session.only_messages(todo)):
+            at = finding.loc.message
+            if at is not None and at in found:
+                found[at].append(finding)
+        return found
 
 
 __all__ = ["AuditMemo", "with_calls"]

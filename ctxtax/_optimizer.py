@@ -189,7 +189,10 @@ class Optimizer:
             if audited.provider == provider
             else count_context(ctx, self.counter, provider=provider, memo=counts)
         )
-        found = candidates(ctx, audited.findings, self.options, tokens=table, counter=self.counter)
+        # The raw findings: edits do not depend on the calls that carried them.
+        found = candidates(
+            ctx, audited.raw_findings, self.options, tokens=table, counter=self.counter
+        )
         fresh = [c for c in found if _identity(c) not in made]
         deferred = 0
         chosen = fresh
