@@ -116,4 +116,17 @@ def trusted(cls: type[_M], **values: Any) -> _M:
     return obj
 
 
-__all__ = ["Edit", "EditAction", "Finding", "Loc", "Safety", "Severity", "trusted"]
+def replaced(obj: _M, **changes: Any) -> _M:
+    """A copy of ``obj`` with some fields changed, without validation (the values are of the
+    right types): a finding whose calls moved on, cheaper than ``model_copy``."""
+    new = obj.__class__.__new__(obj.__class__)
+    data = dict(obj.__dict__)
+    data.update(changes)
+    object.__setattr__(new, "__dict__", data)
+    object.__setattr__(new, "__pydantic_fields_set__", obj.__pydantic_fields_set__ | changes.keys())
+    object.__setattr__(new, "__pydantic_extra__", None)
+    object.__setattr__(new, "__pydantic_private__", None)
+    return new
+
+
+__all__ = ["Edit", "EditAction", "Finding", "Loc", "Safety", "Severity", "replaced", "trusted"]

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ctxtax._counting import CountMemo
-from ctxtax._findings import Finding, trusted
+from ctxtax._findings import Finding, replaced
 from ctxtax._model import Message
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def with_calls(finding: Finding, residency: npt.NDArray[np.int64]) -> Finding:
     calls = int(residency[message])
     if finding.calls == calls:
         return finding
-    return trusted(Finding, **{**finding.__dict__, "calls": calls})
+    return replaced(finding, calls=calls)
 
 
 class AuditMemo:
@@ -130,8 +130,11 @@ class AuditMemo:
                 self.stale.update(id(f) for f in kept[1])
                 out.extend(kept[1])
             else:
+                # A keyed rule reports its findings' messages' residency as their calls: it may
+                # hand back findings it kept with their old calls; the report brings them up.
                 found = tuple(rule.check(session))
                 self._keyed[rule.code] = (key, found)
+                self.stale.update(id(f) for f in found)
                 out.extend(found)
         return out
 

@@ -132,8 +132,9 @@ class Rule:
 
     def memo_key(self, session: Session) -> Hashable | None:
         """A key that, while unchanged between two audits of a growing session, means this rule
-        finds the same things (each reporting its message's residency as ``calls``); None (the
-        default) means run it every time."""
+        finds the same things; None (the default) means run it every time. A rule with a key
+        reports its message's residency as each finding's ``calls``, and may yield findings it
+        kept from an earlier audit with their old calls (the engine brings them up to date)."""
         return None
 
     def __init__(self, options: RuleOptions | dict[str, Any] | None = None) -> None:

@@ -206,14 +206,10 @@ def _exact_finding(
     """The finding of a repeated span, kept by the index (the rule, the span and the evidence
     fix everything but its calls); ``message`` makes its text when it is new."""
     index = session.duplicates
-    calls = int(session.residency[index.blocks[span.block].message])
     key = ("finding", rule.code, span, tuple(evidence.items()))
     cached = index.cache.get(key)
     if isinstance(cached, Finding):
-        if cached.calls != calls:
-            cached = trusted(Finding, **{**cached.__dict__, "calls": calls})
-            index.cache[key] = cached
-        return cached
+        return cached  # its calls may be old: see `Rule.memo_key`
     finding = _new_exact_finding(rule, session, span, message(), **evidence)
     index.cache[key] = finding
     return finding
@@ -361,17 +357,13 @@ class NearDuplicate(Rule):
         index = session.duplicates
         threshold = float(getattr(self.options, "threshold", 0.8))
         for copy in classify(session).near:
-            # A kept index keeps the finding of each near copy (its calls brought up to date).
+            # A kept index keeps the finding of each near copy.
             key = ("near-finding", self.code, copy, threshold)
             finding = index.cache.get(key, _MISSING)
             if finding is _MISSING:
                 finding = index.cache[key] = self._finding(session, index, copy, threshold)
             if isinstance(finding, Finding):
-                calls = int(session.residency[index.blocks[copy.block].message])
-                if finding.calls != calls:
-                    finding = trusted(Finding, **{**finding.__dict__, "calls": calls})
-                    index.cache[key] = finding
-                yield finding
+                yield finding  # its calls may be old: see `Rule.memo_key`
 
     def _finding(
         self, session: Session, index: DuplicateIndex, copy: NearCopy, threshold: float
