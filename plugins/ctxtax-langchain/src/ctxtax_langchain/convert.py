@@ -161,13 +161,16 @@ class Reader:
 
     def __init__(self) -> None:
         self._read: list[tuple[BaseMessage, Any, Any, int, Message]] = []
-        self._named: dict[int, tuple[Message, str, Message]] = {}
+        self._out: list[Message] = []
+        self._names: dict[str, str] = {}
+        self._unnamed: set[str] = set()
         self._tools: tuple[tuple[Any, ...], tuple[ToolSpec, ...]] | None = None
 
     def messages(self, messages: Sequence[BaseMessage]) -> tuple[Message, ...]:
         """The messages as ctxtax `Message`s, tool results named after their calls."""
         previous = self._read
         fresh: list[tuple[BaseMessage, Any, Any, int, Message]] = []
+        same = 0
         for i, message in enumerate(messages):
             content = message.content
             calls = getattr(message, "tool_calls", None)
@@ -181,30 +184,39 @@ class Reader:
                 or entry[3] != size
             ):
                 entry = (message, content, calls, size, read_message(message, index=i))
+            elif same == i:
+                same += 1
             fresh.append(entry)
         self._read = fresh
         read = [e[4] for e in fresh]
-        names = {
-            p.tool_call_id: p.tool_name
-            for m in read
+        new_ids = {
+            p.tool_call_id
+            for m in read[same:]
             for p in m.parts
-            if p.kind == "tool_call" and p.tool_call_id and p.tool_name
+            if p.kind == "tool_call" and p.tool_call_id
         }
-        named: dict[int, tuple[Message, str, Message]] = {}
-        out: list[Message] = []
-        for m in read:
+        if same < len(previous) or new_ids & self._unnamed:
+            # Not a plain growth: name every result again.
+            self._out, self._names, self._unnamed, same = [], {}, set(), 0
+        for m in read[same:]:
+            for p in m.parts:
+                if p.kind == "tool_call" and p.tool_call_id and p.tool_name:
+                    self._names[p.tool_call_id] = p.tool_name
+        out = self._out[:same]
+        for m in read[same:]:
             result = m.parts[0] if m.role == "tool" and m.parts else None
-            if result is None or result.tool_name is not None or result.tool_call_id not in names:
+            if result is None or result.tool_name is not None:
                 out.append(m)
                 continue
-            name = names[result.tool_call_id]
-            kept = self._named.get(id(m))
-            if kept is None or kept[0] is not m or kept[1] != name:
-                part = result.model_copy(update={"tool_name": name})
-                kept = (m, name, m.model_copy(update={"parts": (part, *m.parts[1:])}))
-            named[id(m)] = kept
-            out.append(kept[2])
-        self._named = named
+            name = self._names.get(result.tool_call_id or "")
+            if name is None:
+                if result.tool_call_id:
+                    self._unnamed.add(result.tool_call_id)
+                out.append(m)
+                continue
+            part = result.model_copy(update={"tool_name": name})
+            out.append(m.model_copy(update={"parts": (part, *m.parts[1:])}))
+        self._out = out
         return tuple(out)
 
     def tools(self, tools: Sequence[Any] | None) -> tuple[ToolSpec, ...]:
