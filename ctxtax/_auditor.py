@@ -23,7 +23,7 @@ from ctxtax._context_audit import Audited, find_waste
 from ctxtax._dupes import DuplicateIndex
 from ctxtax._inputs import check_pairing, check_sizes, read_tool_list
 from ctxtax._memo import AuditMemo
-from ctxtax._model import Context, Message
+from ctxtax._model import Call, Context, Message
 from ctxtax._pricing import Price, parse_prices
 from ctxtax._report import Report
 from ctxtax._session import CachePolicy
@@ -82,6 +82,7 @@ class Auditor:
         self._read_cache: list[_Read] = []
         self._system: tuple[Any, Message | None] | None = None
         self._checked: tuple[Message, ...] = ()
+        self._derived: tuple[tuple[Message, ...], tuple[Call, ...]] = ((), ())
         self._index: DuplicateIndex | None = None
         self.memo = AuditMemo()
         """Token counts and findings kept between audits (see `ctxtax._memo`)."""
@@ -224,7 +225,7 @@ class Auditor:
 
             index = DuplicateIndex.empty(self.counter, shared_options(self.rules)["duplicates"])
             self.rebuilds += 1
-        calls = ctx.model_calls()
+        calls = self._model_calls(ctx)
         index.extend(ctx, calls)
         self._index = index
         return find_waste(
@@ -239,11 +240,38 @@ class Auditor:
             calls=calls,
         )
 
+    def _model_calls(self, ctx: Context) -> tuple[Call, ...]:
+        """``ctx.model_calls()``; calls derived from assistant messages seen before are kept."""
+        if ctx.calls is not None:
+            return ctx.calls
+        from ctxtax._findings import trusted
+
+        seen, kept = self._derived
+        same = 0
+        if kept and kept[0].model == ctx.model:
+            for a, b in zip(seen, ctx.messages, strict=False):
+                if a is not b:
+                    break
+                same += 1
+        messages = ctx.messages
+        derived = [c for c in kept if c.output is not None and c.output < same]
+        derived += [
+            trusted(Call, start=0, end=i, output=i, model=ctx.model)
+            for i in range(max(same, 1), len(messages))
+            if messages[i].role == "assistant"
+        ]
+        self._derived = (messages, tuple(derived))
+        last_is_reply = bool(messages) and messages[-1].role == "assistant"
+        if not derived or (ctx.request and not last_is_reply):
+            derived.append(trusted(Call, start=0, end=len(messages), model=ctx.model))
+        return tuple(derived)
+
     def reset(self) -> None:
         """Forget everything kept between audits (the counter's token cache stays)."""
         self._read_cache = []
         self._system = None
         self._checked = ()
+        self._derived = ((), ())
         self._index = None
         self.memo.clear()
 

@@ -161,3 +161,19 @@ def test_a_growing_log_matches_full_audits() -> None:
         kept = auditor.audit(grown)
         assert kept.model_dump() == ctxtax.audit(grown, model="gpt-4o").model_dump(), n
     assert {f.code for f in kept.findings} >= {"CTX301"}
+
+
+def test_kept_model_calls_equal_derived_ones() -> None:
+    """The Auditor keeps the calls it derived from assistant messages; they must equal what the
+    context derives, as it grows, when a message changes, and for a log or a request."""
+    messages = noisy_session()
+    for request in (True, False):
+        auditor = ctxtax.Auditor(model="gpt-4o")
+        ctx = ctxtax.load(messages).model_copy(update={"request": request})
+        for n in [*range(1, len(ctx.messages) + 1), 5, len(ctx.messages)]:
+            grown = ctx.model_copy(update={"messages": ctx.messages[:n]})
+            assert auditor._model_calls(grown) == grown.model_calls(), (request, n)
+        changed = list(ctx.messages)
+        changed[2] = changed[2].model_copy(update={"role": "assistant"})
+        grown = ctx.model_copy(update={"messages": tuple(changed)})
+        assert auditor._model_calls(grown) == grown.model_calls()
