@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -174,11 +175,30 @@ class CountMemo:
     object, so the id it is keyed by cannot be reused by another object while it is here.
     """
 
-    __slots__ = ("_messages", "_tools")
+    __slots__ = ("_messages", "_recent", "_tools")
 
     def __init__(self) -> None:
         self._messages: dict[tuple[int, str], tuple[Message, int, list[int], frozenset[str]]] = {}
         self._tools: dict[tuple[int, str], tuple[ToolSpec, str]] = {}
+        self._recent: list[tuple[Context, Provider, ContextTokens]] = []
+
+    def grown_from(self, ctx: Context, provider: Provider) -> tuple[int, ContextTokens] | None:
+        """A table counted lately for a context that ``ctx`` extends (the same tools, its first
+        messages the very same objects), and how many messages it covers."""
+        for old, old_provider, table in self._recent:
+            n = len(old.messages)
+            if (
+                old_provider == provider
+                and old.tools is ctx.tools
+                and n <= len(ctx.messages)
+                and all(map(operator.is_, old.messages, ctx.messages[:n]))
+            ):
+                return n, table
+        return None
+
+    def remember(self, ctx: Context, provider: Provider, table: ContextTokens) -> None:
+        """Keep ``table`` as one of the last few counted (see `grown_from`)."""
+        self._recent = [(ctx, provider, table), *self._recent[:2]]
 
     def prune(self, ctx: Context, *, slack: int = 4) -> None:
         """Forget entries of objects ``ctx`` no longer holds, once they outnumber its own."""
@@ -211,6 +231,46 @@ def count_context(
     looked up; only new ones are encoded and walked.
     """
     provider = provider or provider_for(ctx.model, ctx.source_format)
+    if memo is not None:
+        grown = memo.grown_from(ctx, provider)
+        if grown is not None and grown[0] == len(ctx.messages):
+            return grown[1]
+        if grown is not None and grown[0] > 0:
+            table = _extend_table(ctx, counter, provider, memo, *grown)
+            memo.remember(ctx, provider, table)
+            return table
+    table = _count(ctx, counter, provider, memo)
+    if memo is not None:
+        memo.remember(ctx, provider, table)
+    return table
+
+
+def _extend_table(
+    ctx: Context,
+    counter: TokenCounter,
+    provider: Provider,
+    memo: CountMemo,
+    first: int,
+    before: ContextTokens,
+) -> ContextTokens:
+    """``before`` (the table of the first ``first`` messages) extended with the rest."""
+    rest = _count(
+        ctx.model_copy(update={"messages": ctx.messages[first:]}), counter, provider, memo
+    )
+    return ContextTokens(
+        provider=provider,
+        framing=before.framing,
+        message_tokens=np.concatenate((before.message_tokens, rest.message_tokens)),
+        framing_tokens=np.concatenate((before.framing_tokens, rest.framing_tokens)),
+        part_tokens=before.part_tokens + rest.part_tokens,
+        tool_tokens=before.tool_tokens,
+        estimates=before.estimates | rest.estimates,
+    )
+
+
+def _count(
+    ctx: Context, counter: TokenCounter, provider: Provider, memo: CountMemo | None
+) -> ContextTokens:
     framing = framing_for(provider)
     messages = ctx.messages
     known: list[tuple[Message, int, list[int], frozenset[str]] | None]

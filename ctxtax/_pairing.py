@@ -48,30 +48,51 @@ def find_orphans(ctx: Context) -> list[Orphan]:
 
 
 def _find_orphans(ctx: Context) -> list[Orphan]:
-    orphans: list[Orphan] = []
-    called: dict[str, tuple[int, str | None]] = {}
-    answered: set[str] = set()
-    last_with_calls = max((i for i, m in enumerate(ctx.messages) if m.tool_calls), default=-1)
-    trailing = all(
-        not m.parts or all(p.kind == "tool_result" for p in m.parts)
-        for m in ctx.messages[last_with_calls + 1 :]
-    )
-    for i, message in enumerate(ctx.messages):
-        for part in message.parts:
-            if part.kind == "tool_call" and part.tool_call_id:
-                called[part.tool_call_id] = (i, part.tool_name)
-            elif part.kind == "tool_result" and part.tool_call_id is not None:
-                if part.tool_call_id not in called:
-                    orphans.append(
-                        Orphan("result_without_call", i, part.tool_call_id, part.tool_name)
-                    )
-                answered.add(part.tool_call_id)
-    for call_id, (index, name) in called.items():
-        if call_id in answered or (index == last_with_calls and trailing):
-            continue
-        orphans.append(Orphan("call_without_result", index, call_id, name))
-    orphans.sort(key=lambda o: o.message_index)
-    return orphans
+    return OrphanScan().extend(ctx)
 
 
-__all__ = ["Orphan", "OrphanKind", "find_orphans"]
+class OrphanScan:
+    """`find_orphans` of a growing conversation: `extend` reads only the messages appended since
+    the last call (the earlier ones must be unchanged)."""
+
+    def __init__(self) -> None:
+        self.messages = 0
+        self._called: dict[str, tuple[int, str | None]] = {}
+        self._answered: set[str] = set()
+        self._results: list[Orphan] = []
+        self._last_with_calls = -1
+
+    def extend(self, ctx: Context) -> list[Orphan]:
+        """The broken pairings of ``ctx``, which starts with the messages scanned before."""
+        messages = ctx.messages
+        for i in range(self.messages, len(messages)):
+            for part in messages[i].parts:
+                if part.kind == "tool_call":
+                    self._last_with_calls = i
+                    if part.tool_call_id:
+                        self._called[part.tool_call_id] = (i, part.tool_name)
+                elif part.kind == "tool_result" and part.tool_call_id is not None:
+                    if part.tool_call_id not in self._called:
+                        self._results.append(
+                            Orphan("result_without_call", i, part.tool_call_id, part.tool_name)
+                        )
+                    self._answered.add(part.tool_call_id)
+        self.messages = len(messages)
+        last = self._last_with_calls
+        # A call in the last message with tool calls is pending (its results come next) when
+        # nothing but tool results follows it.
+        trailing = all(
+            not m.parts or all(p.kind == "tool_result" for p in m.parts)
+            for m in messages[last + 1 :]
+        )
+        orphans = list(self._results)
+        answered = self._answered
+        for call_id, (index, name) in self._called.items():
+            if call_id in answered or (index == last and trailing):
+                continue
+            orphans.append(Orphan("call_without_result", index, call_id, name))
+        orphans.sort(key=lambda o: o.message_index)
+        return orphans
+
+
+__all__ = ["Orphan", "OrphanKind", "OrphanScan", "find_orphans"]

@@ -177,3 +177,18 @@ def test_kept_model_calls_equal_derived_ones() -> None:
         changed[2] = changed[2].model_copy(update={"role": "assistant"})
         grown = ctx.model_copy(update={"messages": tuple(changed)})
         assert auditor._model_calls(grown) == grown.model_calls()
+
+
+def test_counts_kept_between_calls_equal_fresh_counts() -> None:
+    from ctxtax._counting import CountMemo, count_context
+
+    counter = ctxtax.TiktokenCounter()
+    ctx = ctxtax.load(noisy_session())
+    memo = CountMemo()
+    for n in [*range(1, len(ctx.messages) + 1), 3, len(ctx.messages)]:
+        grown = ctx.model_copy(update={"messages": ctx.messages[:n]})
+        kept, fresh = count_context(grown, counter, memo=memo), count_context(grown, counter)
+        assert kept.message_tokens.tolist() == fresh.message_tokens.tolist(), n
+        assert kept.framing_tokens.tolist() == fresh.framing_tokens.tolist(), n
+        assert (kept.part_tokens, kept.tool_tokens) == (fresh.part_tokens, fresh.tool_tokens)
+        assert (kept.estimates, kept.total) == (fresh.estimates, fresh.total), n
