@@ -326,31 +326,37 @@ class StaleOutput(Rule):
         opts = self.options
         assert isinstance(opts, StaleOutputOptions)
         acts = actions(session)
-        last_ok: dict[str, int] = {}
-        for action in acts:
+        messages = session.context.messages
+        # The last successful action per key, and the assistant messages: kept as the session
+        # grows (the memory is emptied when an earlier message changes).
+        state = session.memory("CTX302.state")
+        if state.get("acts", 0) > len(acts) or state.get("messages", 0) > len(messages):
+            state.clear()
+        last_ok: dict[str, int] = state.setdefault("last_ok", {})
+        for action in acts[state.get("acts", 0) :]:
             if action.key is not None and not action.failed:
                 last_ok[action.key] = action.order
-        old = len(acts) - opts.keep_last
-        candidates = {
-            a.result: a
-            for a in acts[: max(old, 0)]
-            if not a.failed
-            and (a.key is None or last_ok.get(a.key) == a.order)
-            and _part_tokens(session, a.result) >= opts.min_tokens
-        }
-        if not candidates:
-            return
-        messages = session.context.messages
+        replies: list[int] = state.setdefault("replies", [])
+        replies += [
+            i
+            for i in range(state.get("messages", 0), len(messages))
+            if messages[i].role == "assistant"
+        ]
+        state.update(acts=len(acts), messages=len(messages))
         new_words, referenced = _word_history(session)
-        next_reply = [len(messages)] * (len(messages) + 1)
-        for i in range(len(messages) - 1, -1, -1):
-            next_reply[i] = i if messages[i].role == "assistant" else next_reply[i + 1]
-        for at, action in candidates.items():
-            fresh = new_words.get(at, [])
-            if len(fresh) < _MIN_NEW_WORDS or at in referenced:
+        for action in acts[: max(len(acts) - opts.keep_last, 0)]:
+            at = action.result
+            if action.failed or at in referenced:
                 continue
-            reply = next_reply[at[0] + 1]
-            calls = _carried(session, at[0], reply) if reply < len(messages) else 0
+            if action.key is not None and last_ok.get(action.key) != action.order:
+                continue  # answered again later: CTX301's
+            fresh = new_words.get(at, [])
+            if len(fresh) < _MIN_NEW_WORDS or _part_tokens(session, at) < opts.min_tokens:
+                continue
+            k = bisect_right(replies, at[0])
+            if k == len(replies):
+                continue  # no reply after it yet
+            calls = _carried(session, at[0], replies[k])
             if calls == 0:
                 continue
             newer = len(acts) - 1 - action.order

@@ -173,7 +173,8 @@ class Reader:
         same = 0
         for i, message in enumerate(messages):
             content = message.content
-            calls = getattr(message, "tool_calls", None)
+            # (getattr on a message without tool calls goes through pydantic's slow path)
+            calls = message.tool_calls if isinstance(message, AIMessage) else None
             size = len(content) if isinstance(content, list) else -1
             entry = previous[i] if i < len(previous) else None
             if (
