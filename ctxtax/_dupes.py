@@ -155,6 +155,56 @@ def call_windows(
     return out
 
 
+class LshBuckets:
+    """The LSH band keys of a growing index: `add` gives new signatures the pairs
+    `ctxtax._accel.lsh_candidates` gives them over all signatures so far (per band the
+    ``limit`` nearest earlier signatures sharing its key, then the ``limit`` nearest of those).
+
+    A large batch (the first audit) goes through the vectorized kernel; small ones (a message
+    appended) through per-band hash tables, built once, so they cost the new rows only.
+    """
+
+    SMALL = 32
+
+    def __init__(self, bands: int) -> None:
+        self.keys: npt.NDArray[np.uint64] = np.zeros((0, bands), np.uint64)
+        self._tables: list[dict[int, list[int]]] | None = None
+
+    def add(self, keys: npt.NDArray[np.uint64], limit: int) -> list[tuple[int, int]]:
+        """Insert the band keys of new signatures (one row each); their pairs ``(i, j)``,
+        sorted, ``i`` an earlier signature."""
+        first = len(self.keys)
+        self.keys = np.concatenate((self.keys, keys))
+        if len(keys) > self.SMALL:
+            self._tables = None
+            pairs = _accel.lsh_candidates(self.keys, limit)
+            return [(i, j) for i, j in pairs[pairs[:, 1] >= first].tolist()]
+        if self._tables is None:
+            self._tables = [{} for _ in range(self.keys.shape[1])]
+            self._insert(self.keys[:first], 0, 0)
+        return self._insert(keys, first, limit)
+
+    def _insert(
+        self, keys: npt.NDArray[np.uint64], first: int, limit: int
+    ) -> list[tuple[int, int]]:
+        assert self._tables is not None
+        pairs: list[tuple[int, int]] = []
+        for j, row in enumerate(keys.tolist(), start=first):
+            found: set[int] = set()
+            for table, key in zip(self._tables, row, strict=True):
+                bucket = table.get(key)
+                if bucket is None:
+                    table[key] = [j]
+                else:
+                    if limit:
+                        found.update(bucket[-limit:])
+                    bucket.append(j)
+            if found:
+                pairs.extend((i, j) for i in sorted(found)[-limit:])
+        pairs.sort()
+        return pairs
+
+
 @dataclass
 class DuplicateIndex:
     """Exact repeated spans and near-duplicate pairs over a growing list of blocks."""
@@ -172,9 +222,7 @@ class DuplicateIndex:
     _block_hi: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     _first_seen: _accel.FirstSeen = field(default_factory=lambda: _accel.FirstSeen(keep="last"))
     _sig_blocks: list[int] = field(default_factory=list)
-    _band_keys: npt.NDArray[np.uint64] = field(
-        default_factory=lambda: np.zeros((0, BANDS), np.uint64)
-    )
+    _buckets: LshBuckets = field(default_factory=lambda: LshBuckets(BANDS))
     _numeric: npt.NDArray[np.bool_] | None = None
     _offsets: dict[int, npt.NDArray[np.int64]] = field(default_factory=dict)
     _window: tuple[int, int] | None = None
@@ -368,13 +416,10 @@ class DuplicateIndex:
         a, b = _permutations()
         signatures = _accel.minhash_many(values, s_off, a, b)
         keys = _accel.band_keys(signatures, BANDS, ROWS)
-        first_sig = len(self._sig_blocks)
         self._sig_blocks.extend(int(first_new + e) for e in eligible)
-        self._band_keys = np.concatenate((self._band_keys, keys))
-        pairs = _accel.lsh_candidates(self._band_keys, NEAR_CANDIDATES)
-        pairs = pairs[pairs[:, 1] >= first_sig]
+        pairs = self._buckets.add(keys, NEAR_CANDIDATES)
         best: dict[int, tuple[int, float, float, int]] = {}
-        for i, j in pairs.tolist():
+        for i, j in pairs:
             src, dup = self._sig_blocks[i], self._sig_blocks[j]
             if not self.visible(src, self.blocks[dup].window):
                 continue
@@ -474,4 +519,4 @@ def _permutations() -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
     return _accel.permutations(NUM_PERM, seed=1)
 
 
-__all__ = ["Block", "DuplicateIndex", "ExactSpan", "NearPair", "blocks_of"]
+__all__ = ["Block", "DuplicateIndex", "ExactSpan", "LshBuckets", "NearPair", "blocks_of"]

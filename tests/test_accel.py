@@ -741,3 +741,19 @@ def test_first_seen_can_keep_the_latest_position(impl: str) -> None:
         -1,
     ]
     assert table.copy().keep == "last"
+
+
+@pytest.mark.parametrize("batches", [[300], [40, 1, 1, 5, 1], [1] * 60, [2, 100, 3, 1]])
+def test_growing_lsh_buckets_give_the_kernel_pairs(batches: list[int]) -> None:
+    """`LshBuckets.add` over batches = `lsh_candidates` over all keys, for the new rows."""
+    from ctxtax._dupes import LshBuckets
+
+    rng = np.random.default_rng(sum(batches))
+    keys = rng.integers(0, 6, size=(sum(batches), 16)).astype(np.uint64)  # many collisions
+    buckets = LshBuckets(16)
+    start = 0
+    for size in batches:
+        got = buckets.add(keys[start : start + size], 8)
+        every = _accel.lsh_candidates(keys[: start + size], 8)
+        assert got == [tuple(p) for p in every[every[:, 1] >= start].tolist()]
+        start += size
