@@ -113,13 +113,16 @@ def _tool_names(ctx: Context) -> dict[tuple[int, int], str]:
 
 
 def _protected_results(ctx: Context, keep_last: int) -> set[tuple[int, int]]:
-    results = [
-        (i, j)
-        for i, message in enumerate(ctx.messages)
-        for j, part in enumerate(message.parts)
-        if part.kind == "tool_result"
-    ]
-    return set(results[-keep_last:]) if keep_last > 0 else set()
+    """The last ``keep_last`` tool results (found from the end)."""
+    found: set[tuple[int, int]] = set()
+    for i in range(len(ctx.messages) - 1, -1, -1):
+        if len(found) >= keep_last:
+            break
+        parts = ctx.messages[i].parts
+        for j in range(len(parts) - 1, -1, -1):
+            if parts[j].kind == "tool_result" and len(found) < keep_last:
+                found.add((i, j))
+    return found
 
 
 def candidates(
@@ -133,7 +136,8 @@ def candidates(
     """The edits the options allow, in order of preference: safe before unsafe, then the ones
     saving most, then by position (deterministic); with ``clear_old_results`` (and ``unsafe``),
     then the old tool results to clear (given ``tokens`` and ``counter``)."""
-    names = _tool_names(ctx)
+    filtered = opts.include_tools is not None or bool(opts.exclude_tools)
+    names = _tool_names(ctx) if filtered else {}
     kept = _protected_results(ctx, opts.keep_last)
     out: list[Candidate] = []
     for finding in findings:
@@ -144,7 +148,7 @@ def candidates(
                 continue
             loc = edit.loc
             key = (loc.message, loc.part or 0) if loc.message is not None else None
-            tool = loc.tool if key is None else names.get(key)
+            tool = (loc.tool if key is None else names.get(key)) if filtered else None
             if tool is not None:
                 if opts.include_tools is not None and tool not in opts.include_tools:
                     continue

@@ -81,11 +81,18 @@ def optimize_step(
         if edit.code not in info["codes"]:
             info["codes"].append(edit.code)
         info["tokens_saved"] += edit.tokens_saved
-    out = from_context(applied.context)
+    out = from_context(applied.context, reader)
     for i, info in edited.items():
         if 0 <= i < len(out) and out[i] is not messages[i]:
-            meta = {**out[i].response_metadata, "ctxtax": info}
-            out[i] = out[i].model_copy(update={"response_metadata": meta})
+            key = (info["codes"], info["tokens_saved"])
+            kept = reader.marked.get(id(out[i]))
+            if kept is None or kept[0] is not out[i] or kept[1] != key:
+                meta = {**out[i].response_metadata, "ctxtax": info}
+                kept = (out[i], key, out[i].model_copy(update={"response_metadata": meta}))
+                reader.marked[id(out[i])] = kept
+            out[i] = kept[2]
+    if len(reader.marked) > 2 * len(out) + 64:
+        reader.marked = {}
     new_tools: list[Any] | None = None
     if tools is not None and len(applied.context.tools) != len(ctx.tools):
         new_tools = [t.raw for t in applied.context.tools]

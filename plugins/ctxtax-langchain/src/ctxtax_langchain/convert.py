@@ -165,6 +165,10 @@ class Reader:
         self._names: dict[str, str] = {}
         self._unnamed: set[str] = set()
         self._tools: tuple[tuple[Any, ...], tuple[ToolSpec, ...]] | None = None
+        self.written: dict[int, tuple[Message, BaseMessage]] = {}
+        """Edited messages as written back (see `from_context`), by message object."""
+        self.marked: dict[int, tuple[BaseMessage, Any, BaseMessage]] = {}
+        """Written messages with what the middleware recorded in their metadata."""
 
     def messages(self, messages: Sequence[BaseMessage]) -> tuple[Message, ...]:
         """The messages as ctxtax `Message`s, tool results named after their calls."""
@@ -338,16 +342,32 @@ def write_message(message: Message, original: BaseMessage | None = None) -> Base
     return original.model_copy(update=update)
 
 
-def from_context(ctx: Context) -> list[BaseMessage]:
-    """The context as LangChain messages: unedited messages are the very objects read."""
+def from_context(ctx: Context, reader: Reader | None = None) -> list[BaseMessage]:
+    """The context as LangChain messages: unedited messages are the very objects read.
+
+    With the ``reader`` that read them, an edited message written before is written once."""
     originals = ctx.raw if isinstance(ctx.raw, list) else []
+    written = reader.written if reader is not None else {}
     out: list[BaseMessage] = []
     for message in ctx.messages:
+        raw = message.raw
+        if isinstance(raw, BaseMessage):
+            out.append(raw)
+            continue
+        kept = written.get(id(message))
+        if kept is not None and kept[0] is message:
+            out.append(kept[1])
+            continue
         index = message.meta.get("lc_index")
         original = (
             originals[index] if isinstance(index, int) and 0 <= index < len(originals) else None
         )
         out.append(write_message(message, original if isinstance(original, BaseMessage) else None))
+        if reader is not None:
+            written[id(message)] = (message, out[-1])
+    if reader is not None and len(written) > 2 * len(ctx.messages) + 64:
+        alive = {id(m) for m in ctx.messages}
+        reader.written = {k: v for k, v in written.items() if k in alive}
     return out
 
 
