@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ctxtax._counting import ContextTokens, Provider, count_context, provider_for
-from ctxtax._findings import Finding, trusted
+from ctxtax._findings import Finding, replaced, trusted
 from ctxtax._memo import with_calls
 from ctxtax._model import Call, Context, Message
 from ctxtax._pairing import find_orphans
@@ -173,6 +173,8 @@ class Audited:
     bill: dict[str, Any] | None = None
     """The shares of the bill per call, kept by an `Auditor` between audits."""
     stale: set[int] = field(default_factory=set)
+    restamps: dict[int, tuple[Finding, dict[str, Any]]] = field(default_factory=dict)
+    """Changes rules asked for on findings they reused (`Session.later`), by finding id."""
     _findings: list[Finding] | None = field(default=None, repr=False)
     _report: Report | None = field(default=None, repr=False)
 
@@ -180,10 +182,18 @@ class Audited:
     def findings(self) -> list[Finding]:
         """The findings, each with the calls that carried it in this session."""
         if self._findings is None:
-            stale, carried = self.stale, self.carried
-            self._findings = [
-                with_calls(f, carried) if id(f) in stale else f for f in self.raw_findings
-            ]
+            stale, carried, restamps = self.stale, self.carried, self.restamps
+            out: list[Finding] = []
+            for f in self.raw_findings:
+                if id(f) in stale:
+                    f = with_calls(f, carried)  # noqa: PLW2901
+                elif id(f) in restamps:
+                    changes = dict(restamps[id(f)][1])
+                    if "evidence" in changes:
+                        changes["evidence"] = {**f.evidence, **changes["evidence"]}
+                    f = replaced(f, **changes)  # noqa: PLW2901
+                out.append(f)
+            self._findings = out
         return self._findings
 
     def report(self) -> Report:
@@ -231,6 +241,7 @@ def find_waste(
         duplicate_index=duplicate_index,
         unchanged=unchanged,
         memories=memo.memories if memo is not None else None,
+        restamps={} if memo is not None else None,
     )
     if memo is None:
         findings = [f for rule in rules for f in rule.check(session)]
@@ -254,6 +265,7 @@ def find_waste(
         carried=carried,
         raw_findings=findings,
         stale=set(memo.stale) if memo is not None else set(),
+        restamps=session.restamps or {},
         prices=prices or {},
         cache_policy=cache_policy,
         part_rows=memo.part_rows if memo is not None else None,

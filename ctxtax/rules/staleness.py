@@ -23,7 +23,7 @@ import numpy.typing as npt
 from pydantic import Field
 from rapidfuzz import fuzz
 
-from ctxtax._findings import Edit, Finding, Loc, replaced, trusted
+from ctxtax._findings import Edit, Finding, Loc, trusted
 from ctxtax.rules._file_reads import Action, actions
 from ctxtax.rules.base import Rule, RuleOptions, Session, register
 
@@ -86,10 +86,8 @@ def _kept(
     if found.calls != calls:
         changes["calls"] = calls
     if evidence and any(found.evidence.get(k) != v for k, v in evidence.items()):
-        changes["evidence"] = {**found.evidence, **evidence}
-    if changes:
-        found = memo[key] = replaced(found, **changes)
-    return found
+        changes["evidence"] = evidence
+    return session.later(found, **changes) if changes else found
 
 
 def _text(session: Session, at: tuple[int, int]) -> str:
