@@ -123,22 +123,15 @@ class Auditor:
         # Tool results carry the name of the tool whose call they answer; a message named
         # before with the same names is the same object again (so later caches keyed on the
         # message object hold).
-        names: dict[str | None, str | None] = {
-            p.tool_call_id: p.tool_name
-            for m in read
-            for p in m.parts
-            if p.kind == "tool_call" and p.tool_call_id
-        }
+        names: dict[str | None, str | None] = {}
         for entry in fresh:
-            unnamed = [
-                p.tool_call_id
-                for p in entry.message.parts
-                if p.kind == "tool_result" and p.tool_name is None
-            ]
-            if not unnamed:
+            if entry.calls_named:
+                names.update(entry.calls_named)
+        for entry in fresh:
+            if not entry.unnamed:
                 out.append(entry.message)
                 continue
-            wanted = tuple(names.get(c) for c in unnamed)
+            wanted = tuple(names.get(c) for c in entry.unnamed)
             if entry.named is None or entry.names != wanted:
                 (entry.named,) = anthropic.fill_tool_names([entry.message], names)
                 entry.names = wanted
@@ -286,6 +279,19 @@ class _Read:
     message: Message
     named: Message | None = None
     names: tuple[str | None, ...] = ()
+    calls_named: tuple[tuple[str, str | None], ...] = ()
+    """(call id, tool name) of its tool calls."""
+    unnamed: tuple[str | None, ...] = ()
+    """The call ids of its tool results that carry no tool name."""
+
+    def __post_init__(self) -> None:
+        parts = self.message.parts
+        self.calls_named = tuple(
+            (p.tool_call_id, p.tool_name) for p in parts if p.kind == "tool_call" and p.tool_call_id
+        )
+        self.unnamed = tuple(
+            p.tool_call_id for p in parts if p.kind == "tool_result" and p.tool_name is None
+        )
 
     def same(self, raw: Any, content: Any, calls: Any) -> bool:
         """True when the caller passed the very same objects again."""

@@ -182,7 +182,7 @@ def estimate_bill(
             k < len(old_calls)
             and _same_call(old_calls[k], call)
             and (k == 0 or _same_call(old_calls[k - 1], prev))
-            and old_prices[k] == price
+            and (old_prices[k] is price or old_prices[k] == price)
             and _reach(prev, call) <= same_upto
         ):
             share = old_shares[k]
