@@ -335,7 +335,11 @@ def _build_report(audited: Audited) -> Report:
         for part_row in kept[2]:
             by_kind[part_row.kind] += part_row.tokens
         row = kept[4]
-        if kept[3] != key or row is None:
+        if row is not None and kept[3] is not None and kept[3][:3] == key[:3]:
+            if kept[3][3] != key[3]:  # only the calls that carried it moved
+                row = replaced(row, calls=calls_per_message[i])
+                rows[id(message)] = (message, kept[1], kept[2], key, row)
+        else:
             row = trusted(
                 MessageTokens,
                 index=i,

@@ -176,7 +176,27 @@ def estimate_bill(
     prev: Call | None = None
     shares: list[_Share] = []
     prices: list[Price | None] = []
-    for k, call in enumerate(calls):
+    totals: list[tuple[int, int, int, int, float | None]] = []
+    # The leading calls that are the very calls of last time, reading unchanged messages, add
+    # what they added then: start from the running totals after them.
+    start = 0
+    if old_calls:
+        reaches, old_totals = kept["reaches"], kept["totals"]  # type: ignore[index]
+        limit = min(len(calls), len(old_calls))
+        while start < limit and calls[start] is old_calls[start] and reaches[start] <= same_upto:
+            start += 1
+        if start and price_of is not None:
+            # prices are per model: the same calls have the same prices unless they changed
+            while start and price_of(calls[start - 1]) is not old_prices[start - 1]:
+                start -= 1
+        if start:
+            input_tokens, write, read, output, cost = old_totals[start - 1]
+            shares = list(old_shares[:start])
+            prices = list(old_prices[:start])
+            totals = list(old_totals[:start])
+            prev = calls[start - 1]
+    for k in range(start, len(calls)):
+        call = calls[k]
         price = price_of(call) if price_of is not None else None
         if (
             k < len(old_calls)
@@ -195,8 +215,10 @@ def estimate_bill(
         read += share[2]
         output += share[3]
         cost = None if share[4] is None or cost is None else cost + share[4]
+        totals.append((input_tokens, write, read, output, cost))
         prev = call
     if kept is not None:
+        reaches = [_reach(calls[k - 1] if k else None, c) for k, c in enumerate(calls)]
         kept.update(
             policy=policy,
             tools=tokens.tools_total,
@@ -204,6 +226,8 @@ def estimate_bill(
             shares=shares,
             prices=prices,
             counts=counts,
+            reaches=reaches,
+            totals=totals,
         )
     return Bill(
         calls=len(calls),

@@ -192,3 +192,20 @@ def test_counts_kept_between_calls_equal_fresh_counts() -> None:
         assert kept.framing_tokens.tolist() == fresh.framing_tokens.tolist(), n
         assert (kept.part_tokens, kept.tool_tokens) == (fresh.part_tokens, fresh.tool_tokens)
         assert (kept.estimates, kept.total) == (fresh.estimates, fresh.total), n
+
+
+def test_recorded_calls_kept_while_a_message_they_read_changes() -> None:
+    """A log's recorded calls are the same objects from one audit to the next; when a message
+    they read changes, their share of the bill must be counted again."""
+    ctx = ctxtax.load(noisy_session())
+    ctx = ctx.model_copy(update={"calls": ctx.model_calls(), "request": False})
+    auditor = ctxtax.Auditor(model="gpt-4o")
+    auditor.audit(ctx)
+    messages = list(ctx.messages)
+    messages[3] = messages[3].model_copy(
+        update={"parts": (messages[3].parts[0].model_copy(update={"text": "short now"}),)}
+    )
+    changed = ctx.model_copy(update={"messages": tuple(messages)})
+    kept = auditor.audit(changed)
+    full = ctxtax.audit(changed, model="gpt-4o")
+    assert kept.bill == full.bill and kept.model_dump() == full.model_dump()
