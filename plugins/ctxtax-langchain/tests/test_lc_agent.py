@@ -90,6 +90,32 @@ def test_persist_mode_writes_the_edits_into_the_state() -> None:
     assert state[-1].content == "Still 120 functions."
     saved = agent.get_state({"configurable": {"thread_id": "t1"}}).values["messages"]
     assert [m.content for m in saved] == [m.content for m in state]
+    # The edited messages read back from the state stand for their originals: the optimizer
+    # kept its edits and its index over both turns instead of starting over.
+    optimizer = mw.optimizer("t1")
+    assert optimizer.rebuilt == 0 and optimizer.auditor.rebuilds == 1
+
+
+def test_a_history_read_back_from_the_checkpoint_is_not_read_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The second turn reloads the history from the checkpointer: equal messages, new objects.
+    The reader keeps what it read, so each message is read once and the audit goes on."""
+    from ctxtax_langchain import convert
+
+    reads: list[int] = []
+    read_message = convert.read_message
+
+    def counting(message: Any, *, index: int = 0) -> Any:
+        reads.append(index)
+        return read_message(message, index=index)
+
+    monkeypatch.setattr(convert, "read_message", counting)
+    mw = CtxtaxMiddleware()
+    _, _, final = run([mw])
+    assert sorted(reads) == list(range(len(final["messages"]) - 1))  # each message once
+    auditor = mw.optimizer("t1").auditor
+    assert auditor.rebuilds == 1
 
 
 def test_fail_open(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:

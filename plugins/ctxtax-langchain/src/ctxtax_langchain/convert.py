@@ -188,7 +188,15 @@ class Reader:
                 or entry[2] is not calls
                 or entry[3] != size
             ):
-                entry = (message, content, calls, size, read_message(message, index=i))
+                # A checkpoint read back gives equal messages that are new objects: an equal
+                # message read before at this place is read as it was (it writes back as the
+                # object read first, which is equal to this one).
+                if entry is not None and entry[0] == message and entry[4].meta.get("lc_index") == i:
+                    entry = (message, content, calls, size, entry[4])
+                    if same == i:
+                        same += 1
+                else:
+                    entry = (message, content, calls, size, read_message(message, index=i))
             elif same == i:
                 same += 1
             fresh.append(entry)

@@ -82,6 +82,8 @@ class CtxtaxMiddleware(AgentMiddleware):
         }
         make_optimizer(self.options)  # unknown options fail here, not at the first call
         self._optimizers: dict[str, Optimizer] = {}
+        self._written: dict[str, dict[str, tuple[BaseMessage, BaseMessage]]] = {}
+        """Per thread: the messages persist mode wrote into the state, by id, with the originals."""
         self._lock = threading.Lock()
         self.summary: dict[str, int] = {
             "calls": 0,
@@ -157,13 +159,27 @@ class CtxtaxMiddleware(AgentMiddleware):
             messages: list[BaseMessage] = list(state.get("messages") or [])
             if not messages:
                 return None
-            step = optimize_step(self.optimizer(_thread_id()), messages)
+            thread = _thread_id()
+            with self._lock:
+                written = self._written.setdefault(thread, {})
+            # A message this middleware wrote into the state (the state may hold an equal copy)
+            # stands for the original it edited: the optimizer sees the history it saw before
+            # (so it extends its work instead of starting over) and makes the same edit again,
+            # which the state already holds.
+            originals = []
+            for message in messages:
+                kept = written.get(message.id) if message.id is not None else None
+                same = kept is not None and (kept[0] is message or kept[0] == message)
+                originals.append(kept[1] if kept is not None and same else message)
+            step = optimize_step(self.optimizer(thread), originals)
             self._record(step)
-            changed = [
-                new
-                for old, new in zip(messages, step.messages, strict=True)
-                if new is not old and new.id is not None and new.content != old.content
-            ]
+            changed = []
+            for held, original, new in zip(messages, originals, step.messages, strict=True):
+                if new is held or new is original or new.id is None:
+                    continue
+                if new.content != held.content or new.response_metadata != held.response_metadata:
+                    changed.append(new)
+                    written[new.id] = (new, original)
             return {"messages": changed} if changed else None
         except Exception as exc:
             self._failed("before_model", exc)
