@@ -1,6 +1,11 @@
-"""Median per-call overhead of `CtxtaxMiddleware` (request mode) on growing histories.
+"""Median per-call overhead of `CtxtaxMiddleware` on growing histories.
 
-    .venv/bin/python plugins/ctxtax-langchain/benches/overhead.py
+    .venv/bin/python plugins/ctxtax-langchain/benches/overhead.py            # request mode
+    .venv/bin/python plugins/ctxtax-langchain/benches/overhead.py --persist  # persist mode
+
+In persist mode each call's edited messages replace theirs in the history, as the
+``add_messages`` reducer does, and the next call starts from that history; the slowest call is
+reported too (a call after edits landed in the history used to rebuild everything).
 
 For each target history size (10k / 50k / 200k tokens) a tool loop is built up to that size,
 then each timed call adds one new tool call and its result (as an agent's next step does) and
@@ -40,7 +45,35 @@ def add_step(messages: list[BaseMessage], i: int) -> None:
     messages.append(ToolMessage(result(i if i % 5 else i // 2), tool_call_id=f"c{i}", id=f"t{i}"))
 
 
+def persist() -> int:
+    for size in (10_000, 50_000, 200_000):
+        mw = CtxtaxMiddleware(mode="persist")
+        messages = history(size)
+        n = len(messages) // 2
+        times: list[float] = []
+        for step in range(STEPS + 1):
+            add_step(messages, n + step)
+            t0 = time.perf_counter()
+            update = mw.before_model({"messages": list(messages)}, None)  # type: ignore[arg-type]
+            elapsed = time.perf_counter() - t0
+            if update:
+                by_id = {m.id: m for m in update["messages"]}
+                messages = [by_id.get(m.id, m) for m in messages]
+            if step:
+                times.append(elapsed)
+        optimizer = mw.optimizer("")
+        print(
+            f"{size:>7,} tokens ({len(messages)} messages): median "
+            f"{statistics.median(times) * 1000:.2f} ms/call, slowest {max(times) * 1000:.1f} ms, "
+            f"index rebuilds {optimizer.auditor.rebuilds - 1}",
+            flush=True,
+        )
+    return 0
+
+
 def main() -> int:
+    if "--persist" in sys.argv[1:]:
+        return persist()
     for size in (10_000, 50_000, 200_000):
         mw = CtxtaxMiddleware()
         messages = history(size)
