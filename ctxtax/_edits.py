@@ -21,6 +21,7 @@ is kept as it was, so `undo` gives back the context exactly.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -135,6 +136,7 @@ class ApplyCache:
     def __init__(self) -> None:
         self.marks: dict[int, tuple[Message, tuple[int, ...]]] = {}
         self.built: dict[tuple[int, int], _Built] = {}
+        self.holding: tuple[tuple[Message, ...], frozenset[tuple[int, int]]] | None = None
 
     def prune(self, ctx: Context) -> None:
         """Forget the entries of messages ``ctx`` no longer holds, once there are many."""
@@ -155,15 +157,30 @@ def _marks(message: Message, cache: ApplyCache | None) -> tuple[int, ...]:
     return found
 
 
+def _holding(ctx: Context, cache: ApplyCache | None) -> set[tuple[int, int]]:
+    """The parts of ``ctx`` that hold a mark; a cache extends what it found for the messages
+    the context starts with (the same objects) instead of looking at every message again."""
+    messages = ctx.messages
+    first = 0
+    holding: set[tuple[int, int]] = set()
+    if cache is not None and cache.holding is not None:
+        seen, found = cache.holding
+        if len(seen) <= len(messages) and all(map(operator.is_, seen, messages)):
+            first, holding = len(seen), set(found)
+    for i in range(first, len(messages)):
+        for j in _marks(messages[i], cache):
+            holding.add((i, j))
+    if cache is not None:
+        cache.holding = (messages, frozenset(holding))
+    return holding
+
+
 def marked_parts(
     ctx: Context, cache: ApplyCache | None = None
 ) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
     """(the parts that hold a ``[ctxtax: ...]`` mark, the parts a reference in another part
     names): what earlier edits left, to be kept as they are."""
-    holding: set[tuple[int, int]] = set()
-    for i, message in enumerate(ctx.messages):
-        for j in _marks(message, cache):
-            holding.add((i, j))
+    holding = _holding(ctx, cache)
     named: set[tuple[int, int]] = set()
     if not holding:
         return holding, named

@@ -10,6 +10,7 @@ with ``model_copy(update={"content": ...})``, so its id, name, ``additional_kwar
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -161,6 +162,8 @@ class Reader:
 
     def __init__(self) -> None:
         self._read: list[tuple[BaseMessage, Any, Any, int, Message]] = []
+        self._objects: list[BaseMessage] = []
+        self._contents: list[Any] = []
         self._out: list[Message] = []
         self._names: dict[str, str] = {}
         self._unnamed: set[str] = set()
@@ -173,9 +176,26 @@ class Reader:
     def messages(self, messages: Sequence[BaseMessage]) -> tuple[Message, ...]:
         """The messages as ctxtax `Message`s, tool results named after their calls."""
         previous = self._read
-        fresh: list[tuple[BaseMessage, Any, Any, int, Message]] = []
-        same = 0
-        for i, message in enumerate(messages):
+        # The common case first: the same messages as last time, with the same content and
+        # tool calls, and some more after them.
+        n = len(previous)
+        if (
+            n
+            and len(messages) >= n
+            and all(map(operator.is_, messages[:n], self._objects))
+            and all(map(operator.is_, [m.content for m in messages[:n]], self._contents))
+            and all(
+                e[2] is (m.tool_calls if isinstance(m, AIMessage) else None)
+                and e[3] == (len(m.content) if isinstance(m.content, list) else -1)
+                for e, m in zip(previous, messages[:n], strict=True)
+                if e[2] is not None or e[3] != -1
+            )
+        ):
+            fresh, same = list(previous), n
+        else:
+            fresh, same = [], 0
+        for i in range(len(fresh), len(messages)):
+            message = messages[i]
             content = message.content
             # (getattr on a message without tool calls goes through pydantic's slow path)
             calls = message.tool_calls if isinstance(message, AIMessage) else None
@@ -201,6 +221,8 @@ class Reader:
                 same += 1
             fresh.append(entry)
         self._read = fresh
+        self._objects = [e[0] for e in fresh]
+        self._contents = [e[1] for e in fresh]
         read = [e[4] for e in fresh]
         new_ids = {
             p.tool_call_id
