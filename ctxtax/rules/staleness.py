@@ -342,14 +342,19 @@ class StaleOutput(Rule):
         ]
         state.update(acts=len(acts), messages=len(messages))
         new_words, referenced = _word_history(session)
+        kept: dict[Any, Any] = session.memory("CTX302.findings")
+        part_tokens = session.tokens.part_tokens
+        last = len(acts) - 1
         for action in acts[: max(len(acts) - opts.keep_last, 0)]:
             at = action.result
             if action.failed or at in referenced:
                 continue
             if action.key is not None and last_ok.get(action.key) != action.order:
                 continue  # answered again later: CTX301's
-            fresh = new_words.get(at, [])
-            if len(fresh) < _MIN_NEW_WORDS or _part_tokens(session, at) < opts.min_tokens:
+            fresh = new_words.get(at)
+            if fresh is None or len(fresh) < _MIN_NEW_WORDS:
+                continue
+            if part_tokens[at[0]][at[1]] < opts.min_tokens:
                 continue
             k = bisect_right(replies, at[0])
             if k == len(replies):
@@ -357,16 +362,17 @@ class StaleOutput(Rule):
             calls = _carried(session, at[0], replies[k])
             if calls == 0:
                 continue
-            newer = len(acts) - 1 - action.order
-            finding = _kept(
-                session,
-                self.code,
-                (at, len(fresh)),
-                lambda: self._finding(session, action, fresh, calls, newer),  # noqa: B023
-                calls,
-                {"newer_results": newer},
-            )
-            if finding is not None:
+            newer = last - action.order
+            # What a finding says is fixed by its result; only its calls and the count of newer
+            # results move as the session grows (brought up to date for the report).
+            finding = kept.get(at, _MISSING)
+            if finding is _MISSING:
+                finding = kept[at] = self._finding(session, action, fresh, calls, newer)
+            elif isinstance(finding, Finding) and (
+                finding.calls != calls or finding.evidence.get("newer_results") != newer
+            ):
+                finding = session.later(finding, calls=calls, evidence={"newer_results": newer})
+            if isinstance(finding, Finding):
                 yield finding
 
     def _finding(
