@@ -82,6 +82,7 @@ class CtxtaxMiddleware(AgentMiddleware):
         }
         make_optimizer(self.options)  # unknown options fail here, not at the first call
         self._optimizers: dict[str, Optimizer] = {}
+        self._thread_locks: dict[str, threading.Lock] = {}
         self._written: dict[str, dict[str, tuple[BaseMessage, BaseMessage]]] = {}
         """Per thread: the messages persist mode wrote into the state, by id, with the originals."""
         self._lock = threading.Lock()
@@ -100,7 +101,15 @@ class CtxtaxMiddleware(AgentMiddleware):
             opt = self._optimizers.get(thread_id)
             if opt is None:
                 opt = self._optimizers[thread_id] = make_optimizer(self.options)
+                self._thread_locks[thread_id] = threading.Lock()
             return opt
+
+    def _serial(self, thread_id: str) -> threading.Lock:
+        """The lock of a thread's optimizer: its calls (parallel branches, async runs) take
+        turns, since it keeps state between them."""
+        self.optimizer(thread_id)
+        with self._lock:
+            return self._thread_locks[thread_id]
 
     def _record(self, step: Step) -> None:
         with self._lock:
@@ -122,7 +131,9 @@ class CtxtaxMiddleware(AgentMiddleware):
         if self.mode != "request" or not request.messages:
             return request
         try:
-            step = optimize_step(self.optimizer(_thread_id()), request.messages, request.tools)
+            thread = _thread_id()
+            with self._serial(thread):
+                step = optimize_step(self.optimizer(thread), request.messages, request.tools)
             self._record(step)
             if not step.edited and step.tools is None:
                 return request
@@ -160,30 +171,34 @@ class CtxtaxMiddleware(AgentMiddleware):
             if not messages:
                 return None
             thread = _thread_id()
-            with self._lock:
-                written = self._written.setdefault(thread, {})
-            # A message this middleware wrote into the state (the state may hold an equal copy)
-            # stands for the original it edited: the optimizer sees the history it saw before
-            # (so it extends its work instead of starting over) and makes the same edit again,
-            # which the state already holds.
-            originals = []
-            for message in messages:
-                kept = written.get(message.id) if message.id is not None else None
-                same = kept is not None and (kept[0] is message or kept[0] == message)
-                originals.append(kept[1] if kept is not None and same else message)
-            step = optimize_step(self.optimizer(thread), originals)
-            self._record(step)
-            changed = []
-            for held, original, new in zip(messages, originals, step.messages, strict=True):
-                if new is held or new is original or new.id is None:
-                    continue
-                if new.content != held.content or new.response_metadata != held.response_metadata:
-                    changed.append(new)
-                    written[new.id] = (new, original)
-            return {"messages": changed} if changed else None
+            with self._serial(thread):
+                return self._persist_step(thread, messages)
         except Exception as exc:
             self._failed("before_model", exc)
             return None
+
+    def _persist_step(self, thread: str, messages: list[BaseMessage]) -> dict[str, Any] | None:
+        with self._lock:
+            written = self._written.setdefault(thread, {})
+        # A message this middleware wrote into the state (the state may hold an equal copy)
+        # stands for the original it edited: the optimizer sees the history it saw before
+        # (so it extends its work instead of starting over) and makes the same edit again,
+        # which the state already holds.
+        originals = []
+        for message in messages:
+            kept = written.get(message.id) if message.id is not None else None
+            same = kept is not None and (kept[0] is message or kept[0] == message)
+            originals.append(kept[1] if kept is not None and same else message)
+        step = optimize_step(self.optimizer(thread), originals)
+        self._record(step)
+        changed = []
+        for held, original, new in zip(messages, originals, step.messages, strict=True):
+            if new is held or new is original or new.id is None:
+                continue
+            if new.content != held.content or new.response_metadata != held.response_metadata:
+                changed.append(new)
+                written[new.id] = (new, original)
+        return {"messages": changed} if changed else None
 
     def before_model(self, state: AgentState, runtime: Any) -> dict[str, Any] | None:
         """Persist mode: write the edited messages back into the state (same ids)."""
