@@ -46,6 +46,8 @@ class Auditor:
         cache_policy: the caching rules of the estimate, as for `ctxtax.audit`.
         strict: refuse broken tool-call pairing in API payloads, as for `ctxtax.audit`.
 
+    It keeps state between audits: audits from several threads must take turns.
+
     Example::
 
         auditor = ctxtax.Auditor(model="gpt-4o")

@@ -79,7 +79,8 @@ class Optimizer:
 
     Takes the options of `ctxtax.optimize`. Call `optimize` (message payloads, returns an
     `Optimized`) or `optimize_context` (a `Context`, returns the context to send) before each
-    model call with the whole history; keep one `Optimizer` per conversation.
+    model call with the whole history; keep one `Optimizer` per conversation. It keeps state
+    between calls: calls from several threads must take turns (the LangChain middleware does).
     """
 
     def __init__(
