@@ -11,130 +11,30 @@ how to get the text back.
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from functools import lru_cache
+from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
 from pydantic import Field
 from rapidfuzz import fuzz
 
-from ctxtax._findings import Edit, Finding, Loc, trusted
+from ctxtax._findings import Edit, Finding, trusted
 from ctxtax.rules._file_reads import Action, actions
+from ctxtax.rules._stale_parts import (
+    MIN_NEW_WORDS,
+    call_fields,
+    carried,
+    kept,
+    part_text,
+    part_tokens,
+    replace_part,
+    whole_part,
+    word_history,
+)
 from ctxtax.rules.base import Rule, RuleOptions, Session, register
 
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{3,}|\d{3,}")
-_CARRY_KEY = "staleness.carry"
-# Fewer new words than this and an output mostly repeats known text (a file the model wrote, an
-# edit echoing its arguments): whether it was used cannot be told, and it is a copy's waste.
-_MIN_NEW_WORDS = 5
-
-
-def _carried(session: Session, first: int, later: int) -> int:
-    """Model calls whose prompt held both message ``first`` and the later message ``later``:
-    the calls that paid for ``first`` after ``later`` made it stale."""
-    arrays = session.cache.get(_CARRY_KEY)
-    if arrays is None:
-        calls = session.calls
-        if all(c.start == 0 for c in calls):
-            # No compaction: a call holds both exactly when it reaches past ``later``.
-            arrays = sorted(c.end for c in calls)
-        else:
-            arrays = (
-                np.array([c.start for c in calls], dtype=np.int64),
-                np.array([c.end for c in calls], dtype=np.int64),
-                np.array([min(c.head, c.start) for c in calls], dtype=np.int64),
-            )
-        session.cache[_CARRY_KEY] = arrays
-    if isinstance(arrays, list):
-        return len(arrays) - bisect_right(arrays, max(first, later))
-    starts, ends, heads = arrays
-
-    def holds(m: int) -> npt.NDArray[np.bool_]:
-        return ((starts <= m) & (m < ends)) | (m < heads)
-
-    return int(np.count_nonzero(holds(first) & holds(later)))
-
-
 _MISSING = object()
-
-
-def _kept(
-    session: Session,
-    code: str,
-    key: tuple[Any, ...],
-    build: Callable[[], Finding | None],
-    calls: int,
-    evidence: dict[str, object] | None = None,
-) -> Finding | None:
-    """The finding ``build`` makes, kept between the audits of a growing session under ``key``
-    (what it says is fixed by the messages it names), with its ``calls`` and the ``evidence``
-    that moves as the session grows brought up to date. ``build`` may return None only for
-    reasons that do not change as the session grows."""
-    memo: dict[Any, Any] = session.memory(f"{code}.findings")
-    found = memo.get(key, _MISSING)
-    if found is _MISSING:
-        built = memo[key] = build()
-        return built
-    if not isinstance(found, Finding):
-        return None
-    changes: dict[str, Any] = {}
-    if found.calls != calls:
-        changes["calls"] = calls
-    if evidence and any(found.evidence.get(k) != v for k, v in evidence.items()):
-        changes["evidence"] = evidence
-    return session.later(found, **changes) if changes else found
-
-
-def _text(session: Session, at: tuple[int, int]) -> str:
-    return session.context.messages[at[0]].parts[at[1]].text
-
-
-def _part_tokens(session: Session, at: tuple[int, int]) -> int:
-    return int(session.tokens.part_tokens[at[0]][at[1]])
-
-
-def _whole(session: Session, at: tuple[int, int]) -> Loc:
-    return trusted(
-        Loc,
-        message=at[0],
-        part=at[1],
-        start=0,
-        end=len(_text(session, at)),
-        token_start=0,
-        token_end=_part_tokens(session, at),
-    )
-
-
-def _replace(session: Session, at: tuple[int, int], placeholder: str) -> tuple[Edit, int]:
-    """The unsafe edit that puts ``placeholder`` in place of a whole result, and what it saves.
-    The observation of a text-acting agent is a plain text part: its text is replaced."""
-    saved = _part_tokens(session, at) - session.counter.count(placeholder)
-    kind = session.context.messages[at[0]].parts[at[1]].kind
-    edit = trusted(
-        Edit,
-        action="replace_result" if kind == "tool_result" else "replace_text",
-        loc=_whole(session, at),
-        replacement=placeholder,
-        safety="unsafe",
-        tokens_saved=saved,
-    )
-    return edit, saved
-
-
-def _call_fields(action: Action) -> dict[str, object]:
-    """Evidence naming a call: its id, tool, and the file it read."""
-    out: dict[str, object] = {"call": action.call_id, "tool": action.name}
-    if action.command is not None:
-        out["command"] = action.command[:200]
-    if action.read is not None:
-        out["file"] = action.read.path
-        out["lines"] = [action.read.start, action.read.end]
-    return out
 
 
 class SupersededOptions(RuleOptions):
@@ -216,7 +116,7 @@ class SupersededResult(Rule):
         for group in groups.values():
             if len(group) < 2:
                 continue
-            texts = [_text(session, a.result) for a in group]
+            texts = [part_text(session, a.result) for a in group]
             # The next answer whose text differs, computed from the end.
             following: list[int | None] = [None] * len(group)
             for i in range(len(group) - 2, -1, -1):
@@ -229,10 +129,10 @@ class SupersededResult(Rule):
                 if copy or later_at is None:
                     continue
                 later = group[later_at]
-                calls = _carried(session, action.result[0], later.result[0])
+                calls = carried(session, action.result[0], later.result[0])
                 if calls == 0:
                     continue  # no call carried both yet
-                finding = _kept(
+                finding = kept(
                     session,
                     self.code,
                     (action.result, later.result, opts.min_tokens),
@@ -245,14 +145,14 @@ class SupersededResult(Rule):
     def _finding(
         self, session: Session, old: Action, new: Action, min_tokens: int
     ) -> Finding | None:
-        tokens = _part_tokens(session, old.result)
+        tokens = part_tokens(session, old.result)
         if tokens < max(min_tokens, 1):
             return None
-        calls = _carried(session, old.result[0], new.result[0])
+        calls = carried(session, old.result[0], new.result[0])
         if calls == 0:
             return None
         by = f"the result of {new.where()}" if new.call_id else f"the output in {new.where()}"
-        edit, saved = _replace(
+        edit, saved = replace_part(
             session,
             old.result,
             f"[ctxtax: superseded by {by} below; re-run {old.describe()} to see it]",
@@ -263,11 +163,11 @@ class SupersededResult(Rule):
         return self.finding(
             f"{what} ({old.where()}) superseded by the later answer in {new.where()} "
             f"({tokens:,} tokens)",
-            loc=_whole(session, old.result),
+            loc=whole_part(session, old.result),
             tokens=tokens,
             calls=calls,
             evidence={
-                **_call_fields(old),
+                **call_fields(old),
                 "superseded_by": new.call_id,
                 "superseded_at": new.result[0],
             },
@@ -341,8 +241,8 @@ class StaleOutput(Rule):
             if messages[i].role == "assistant"
         ]
         state.update(acts=len(acts), messages=len(messages))
-        new_words, referenced = _word_history(session)
-        kept: dict[Any, Any] = session.memory("CTX302.findings")
+        new_words, referenced = word_history(session)
+        known: dict[Any, Any] = session.memory("CTX302.findings")
         part_tokens = session.tokens.part_tokens
         last = len(acts) - 1
         for action in acts[: max(len(acts) - opts.keep_last, 0)]:
@@ -352,22 +252,22 @@ class StaleOutput(Rule):
             if action.key is not None and last_ok.get(action.key) != action.order:
                 continue  # answered again later: CTX301's
             fresh = new_words.get(at)
-            if fresh is None or len(fresh) < _MIN_NEW_WORDS:
+            if fresh is None or len(fresh) < MIN_NEW_WORDS:
                 continue
             if part_tokens[at[0]][at[1]] < opts.min_tokens:
                 continue
             k = bisect_right(replies, at[0])
             if k == len(replies):
                 continue  # no reply after it yet
-            calls = _carried(session, at[0], replies[k])
+            calls = carried(session, at[0], replies[k])
             if calls == 0:
                 continue
             newer = last - action.order
             # What a finding says is fixed by its result; only its calls and the count of newer
             # results move as the session grows (brought up to date for the report).
-            finding = kept.get(at, _MISSING)
+            finding = known.get(at, _MISSING)
             if finding is _MISSING:
-                finding = kept[at] = self._finding(session, action, fresh, calls, newer)
+                finding = known[at] = self._finding(session, action, fresh, calls, newer)
             elif isinstance(finding, Finding) and (
                 finding.calls != calls or finding.evidence.get("newer_results") != newer
             ):
@@ -378,8 +278,8 @@ class StaleOutput(Rule):
     def _finding(
         self, session: Session, action: Action, fresh: list[str], calls: int, newer: int
     ) -> Finding | None:
-        tokens = _part_tokens(session, action.result)
-        edit, saved = _replace(
+        tokens = part_tokens(session, action.result)
+        edit, saved = replace_part(
             session,
             action.result,
             f"[ctxtax: old output of {action.describe()} removed: nothing later referred to "
@@ -390,54 +290,17 @@ class StaleOutput(Rule):
         return self.finding(
             f"old output of {action.describe(60)} ({action.where()}) never referred to again: "
             f"none of its {len(fresh):,} new words reappear ({tokens:,} tokens)",
-            loc=_whole(session, action.result),
+            loc=whole_part(session, action.result),
             tokens=tokens,
             calls=calls,
             evidence={
-                **_call_fields(action),
+                **call_fields(action),
                 "new_words": len(fresh),
                 "sample_words": fresh[:5],
                 "newer_results": newer,
             },
             edits=(edit,),
         )
-
-
-@lru_cache(maxsize=8192)
-def _words(text: str) -> frozenset[str]:
-    """The distinctive words of a text (cached: middleware sees the same parts every call)."""
-    return frozenset(_WORD.findall(text.lower()))
-
-
-def _word_history(
-    session: Session,
-) -> tuple[dict[tuple[int, int], list[str]], set[tuple[int, int]]]:
-    """For each part, the words no earlier part had (sorted); and the parts some of whose new
-    words a later assistant message used. Kept between the audits of a growing session: only
-    the messages appended since are read."""
-    memory = session.memory("CTX302.words")
-    if "owner" not in memory:
-        memory.update(messages=0, owner={}, referenced=set(), new_words={})
-    done = int(memory["messages"])
-    owner: dict[str, tuple[int, int]] = memory["owner"]
-    referenced: set[tuple[int, int]] = memory["referenced"]
-    new_words: dict[tuple[int, int], list[str]] = memory["new_words"]
-    messages = session.context.messages
-    for i in range(done, len(messages)):
-        message = messages[i]
-        for j, part in enumerate(message.parts):
-            words = _words(part.text)
-            fresh = sorted(w for w in words if w not in owner)
-            for w in fresh:
-                owner[w] = (i, j)
-            new_words[(i, j)] = fresh
-            if message.role == "assistant":
-                for w in words:
-                    at = owner[w]
-                    if at[0] < i:
-                        referenced.add(at)
-    memory["messages"] = len(messages)
-    return new_words, referenced
 
 
 class ResolvedErrorOptions(RuleOptions):
@@ -538,7 +401,7 @@ class ResolvedError(Rule):
         for action in acts:
             if not action.failed or action.key is None:
                 continue
-            if _part_tokens(session, action.result) < max(opts.min_tokens, 1):
+            if part_tokens(session, action.result) < max(opts.min_tokens, 1):
                 continue
             retry: Action | None = None
             for later in acts[action.order + 1 : action.order + 1 + opts.window]:
@@ -555,11 +418,11 @@ class ResolvedError(Rule):
                     yield finding
 
     def _finding(self, session: Session, failed: Action, retry: Action) -> Finding | None:
-        calls = _carried(session, failed.result[0], retry.result[0])
+        calls = carried(session, failed.result[0], retry.result[0])
         if calls == 0:
             return None
-        tokens = _part_tokens(session, failed.result)
-        edit, saved = _replace(
+        tokens = part_tokens(session, failed.result)
+        edit, saved = replace_part(
             session,
             failed.result,
             f"[ctxtax: error from {failed.describe()}; retried successfully by "
@@ -567,16 +430,16 @@ class ResolvedError(Rule):
         )
         if saved <= 0:
             return None
-        error = next((line for line in _text(session, failed.result).splitlines() if line), "")
-        argument_tokens = _part_tokens(session, failed.call) if failed.call else 0
+        error = next((line for line in part_text(session, failed.result).splitlines() if line), "")
+        argument_tokens = part_tokens(session, failed.call) if failed.call else 0
         return self.finding(
             f"error of {failed.describe(60)} ({failed.where()}) resolved by the retry in "
             f"{retry.where()} ({tokens:,} tokens)",
-            loc=_whole(session, failed.result),
+            loc=whole_part(session, failed.result),
             tokens=tokens,
             calls=calls,
             evidence={
-                **_call_fields(failed),
+                **call_fields(failed),
                 "error": error[:200],
                 "retried_by": retry.call_id,
                 "retried_at": retry.result[0],
@@ -668,12 +531,12 @@ class OldReasoning(Rule):
     def _finding(
         self, session: Session, at: tuple[int, int], turn: int, stale_from: int, turns: int
     ) -> Finding | None:
-        tokens = _part_tokens(session, at)
-        calls = _carried(session, at[0], stale_from)
+        tokens = part_tokens(session, at)
+        calls = carried(session, at[0], stale_from)
         if tokens <= 0 or calls == 0:
             return None
         others = [p for p in session.context.messages[at[0]].parts if p.kind != "reasoning"]
-        loc = _whole(session, at)
+        loc = whole_part(session, at)
         edits = (
             (trusted(Edit, action="drop_part", loc=loc, safety="unsafe", tokens_saved=tokens),)
             if others
