@@ -746,7 +746,7 @@ def test_first_seen_can_keep_the_latest_position(impl: str) -> None:
 @pytest.mark.parametrize("batches", [[300], [40, 1, 1, 5, 1], [1] * 60, [2, 100, 3, 1]])
 def test_growing_lsh_buckets_give_the_kernel_pairs(batches: list[int]) -> None:
     """`LshBuckets.add` over batches = `lsh_candidates` over all keys, for the new rows."""
-    from ctxtax._dupes import LshBuckets
+    from ctxtax._lsh import LshBuckets
 
     rng = np.random.default_rng(sum(batches))
     keys = rng.integers(0, 6, size=(sum(batches), 16)).astype(np.uint64)  # many collisions
