@@ -21,7 +21,6 @@ from ctxtax._memo import with_calls
 from ctxtax._model import Call, Context, Message
 from ctxtax._pricing import Price
 from ctxtax._report import (
-    MessageTokens,
     PartTokens,
     Report,
 )
@@ -74,11 +73,8 @@ def shared_options(rules: Sequence[Rule]) -> dict[str, Any]:
     return {"duplicates": dup}
 
 
-_Rows = tuple[
-    Message, list[int], list[PartTokens], tuple[int, int, int, int] | None, MessageTokens | None
-]
-"""A message's report rows: the message, its part counts, part rows, the key of its message row
-(index, tokens, framing, calls) and that row."""
+_Rows = tuple[Message, list[int], list[PartTokens]]
+"""A message's part rows in the report: the message, its part counts, the rows."""
 
 
 @dataclass
@@ -99,7 +95,9 @@ class Audited:
     prices: Mapping[str, Price]
     cache_policy: CachePolicy | None
     part_rows: dict[int, _Rows] | None = None
-    """Report rows by message, kept by an `Auditor` between audits."""
+    """Report part rows by message, kept by an `Auditor` between audits."""
+    rows_state: dict[str, Any] | None = None
+    """The report's message rows and totals of the last audit, kept by an `Auditor`."""
     bill: dict[str, Any] | None = None
     """The shares of the bill per call, kept by an `Auditor` between audits."""
     stale: set[int] = field(default_factory=set)
@@ -201,6 +199,7 @@ def find_waste(
         prices=prices or {},
         cache_policy=cache_policy,
         part_rows=memo.part_rows if memo is not None else None,
+        rows_state=memo.rows_state if memo is not None else None,
         bill=memo.bill if memo is not None else None,
     )
 

@@ -56,6 +56,7 @@ class AuditMemo:
         "memories",
         "part_rows",
         "reused",
+        "rows_state",
         "stale",
     )
 
@@ -71,9 +72,11 @@ class AuditMemo:
         self.memories: dict[str, dict[str, Any]] = {}
         """What rules keep between audits (`Session.memory`)."""
         self.part_rows: dict[int, Any] = {}
-        """The report's rows by message (see `ctxtax._context_audit.Audited`)."""
+        """The report's part rows by message (see `ctxtax._context_audit.Audited`)."""
         self.bill: dict[str, Any] = {}
         """The bill's shares per call (see `ctxtax._session.estimate_bill`)."""
+        self.rows_state: dict[str, Any] = {}
+        """The report's rows and totals of the last audit (see `ctxtax._report_build`)."""
         self.checked = 0
         """Messages the message-scoped rules checked in the last audit (for tests and benches)."""
         self.reused: list[str] = []
@@ -89,6 +92,7 @@ class AuditMemo:
         self.memories = {}
         self.part_rows = {}
         self.bill = {}
+        self.rows_state = {}
 
     def unchanged(self, messages: tuple[Message, ...]) -> int:
         """How many leading ``messages`` are the very objects of the previous audit's (then

@@ -3,13 +3,14 @@ and part, the tool table, the waste union, the estimated and recorded bills, and
 
 from __future__ import annotations
 
+import operator
 from collections import Counter
 from collections.abc import Mapping
 
 from ctxtax._context_audit import Audited, mcp_server
 from ctxtax._counting import ContextTokens
 from ctxtax._findings import replaced, trusted
-from ctxtax._model import Call, Context
+from ctxtax._model import Call, Context, Message
 from ctxtax._pairing import find_orphans
 from ctxtax._pricing import PRICES_DATE, Price, lookup_price
 from ctxtax._report import (
@@ -86,6 +87,78 @@ def _unlogged_prompt(ctx: Context, tokens: ContextTokens) -> int:
     return round(sum(gaps) / len(gaps)) if gaps else 0
 
 
+def _rows(audited: Audited) -> tuple[list[MessageTokens], Counter[str], Counter[str]]:
+    """The report's row per message, and the tokens by role and by part kind.
+
+    An `Auditor` keeps them: when the context starts with the messages of last time, with the
+    same counts, their rows (re-stamped if the calls that carried them moved) and the totals
+    over them are taken as they were, and only the new messages are walked.
+    """
+    ctx, tokens = audited.context, audited.tokens
+    message_tokens = tokens.message_tokens.tolist()
+    framing_tokens = tokens.framing_tokens.tolist()
+    calls_per_message = audited.carried.tolist()
+    state = audited.rows_state if audited.rows_state is not None else {}
+    rows = audited.part_rows if audited.part_rows is not None else {}
+    seen: tuple[Message, ...] = state.get("messages", ())
+    n = len(seen)
+    messages: list[MessageTokens]
+    if (
+        n
+        and n <= len(ctx.messages)
+        and all(map(operator.is_, seen, ctx.messages))
+        and message_tokens[:n] == state["tokens"]
+        and framing_tokens[:n] == state["framing"]
+    ):
+        by_role, by_kind = Counter(state["by_role"]), Counter(state["by_kind"])
+        before: list[MessageTokens] = state["rows"]
+        if calls_per_message[:n] == state["calls"]:
+            messages = list(before)
+        else:  # only the calls that carried them moved
+            messages = [
+                row if row.calls == c else replaced(row, calls=c)
+                for row, c in zip(before, calls_per_message, strict=False)
+            ]
+    else:
+        n, messages, by_role, by_kind = 0, [], Counter(), Counter()
+    for i in range(n, len(ctx.messages)):
+        message = ctx.messages[i]
+        by_role[message.role] += message_tokens[i]
+        by_kind["framing"] += framing_tokens[i]
+        counts = tokens.part_tokens[i]
+        kept = rows.get(id(message))
+        if kept is None or kept[0] is not message or kept[1] != counts:
+            parts = [
+                trusted(PartTokens, kind=part.kind, tokens=n, tool=part.tool_name)
+                for part, n in zip(message.parts, counts, strict=True)
+            ]
+            kept = rows[id(message)] = (message, list(counts), parts)
+        for part_row in kept[2]:
+            by_kind[part_row.kind] += part_row.tokens
+        messages.append(
+            trusted(
+                MessageTokens,
+                index=i,
+                role=message.role,
+                tokens=message_tokens[i],
+                framing=framing_tokens[i],
+                calls=calls_per_message[i],
+                parts=kept[2],
+            )
+        )
+    if audited.rows_state is not None:
+        state.update(
+            messages=ctx.messages,
+            tokens=message_tokens,
+            framing=framing_tokens,
+            calls=calls_per_message,
+            rows=messages,
+            by_role=Counter(by_role),
+            by_kind=Counter(by_kind),
+        )
+    return messages, by_role, by_kind
+
+
 def build_report(audited: Audited) -> Report:
     """The report of ``audited`` (rows it kept from earlier audits are reused)."""
     ctx, model, counter, provider = (
@@ -101,45 +174,7 @@ def build_report(audited: Audited) -> Report:
         audited.findings,
     )
     prices, cache_policy = audited.prices, audited.cache_policy
-    by_role: Counter[str] = Counter()
-    by_kind: Counter[str] = Counter()
-    messages: list[MessageTokens] = []
-    rows = audited.part_rows if audited.part_rows is not None else {}
-    message_tokens = tokens.message_tokens.tolist()
-    framing_tokens = tokens.framing_tokens.tolist()
-    calls_per_message = carried.tolist()
-    for i, message in enumerate(ctx.messages):
-        by_role[message.role] += message_tokens[i]
-        by_kind["framing"] += framing_tokens[i]
-        counts = tokens.part_tokens[i]
-        # The row of a message seen before, at the same place with the same counts, is reused.
-        key = (i, message_tokens[i], framing_tokens[i], calls_per_message[i])
-        kept = rows.get(id(message))
-        if kept is None or kept[0] is not message or kept[1] != counts:
-            parts = [
-                trusted(PartTokens, kind=part.kind, tokens=n, tool=part.tool_name)
-                for part, n in zip(message.parts, counts, strict=True)
-            ]
-            kept = rows[id(message)] = (message, list(counts), parts, None, None)
-        for part_row in kept[2]:
-            by_kind[part_row.kind] += part_row.tokens
-        row = kept[4]
-        if row is not None and kept[3] is not None and kept[3][:3] == key[:3]:
-            if kept[3][3] != key[3]:  # only the calls that carried it moved
-                row = replaced(row, calls=calls_per_message[i])
-                rows[id(message)] = (message, kept[1], kept[2], key, row)
-        else:
-            row = trusted(
-                MessageTokens,
-                index=i,
-                role=message.role,
-                tokens=message_tokens[i],
-                framing=framing_tokens[i],
-                calls=calls_per_message[i],
-                parts=kept[2],
-            )
-            rows[id(message)] = (message, kept[1], kept[2], key, row)
-        messages.append(row)
+    messages, by_role, by_kind = _rows(audited)
     by_kind["framing"] += tokens.framing.reply_priming
     if ctx.tools:
         by_kind["tool_schema"] += tokens.tools_total

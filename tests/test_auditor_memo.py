@@ -209,3 +209,16 @@ def test_recorded_calls_kept_while_a_message_they_read_changes() -> None:
     kept = auditor.audit(changed)
     full = ctxtax.audit(changed, model="gpt-4o")
     assert kept.bill == full.bill and kept.model_dump() == full.model_dump()
+
+
+def test_the_same_messages_counted_for_another_provider() -> None:
+    """The same message objects under another model's framing: every kept count and row is
+    for the old provider and must not be reused."""
+    image = {"type": "image_url", "image_url": {"url": "https://example.com/chart.png"}}
+    picture = {"role": "user", "content": [{"type": "text", "text": "See this."}, image]}
+    ctx = ctxtax.load([*noisy_session()[:3], picture, *noisy_session()[3:]])
+    auditor = ctxtax.Auditor()
+    for model in ("gpt-4o", "claude-sonnet-4-5", "gpt-4o"):
+        switched = ctx.model_copy(update={"model": model})
+        kept = auditor.audit(switched)
+        assert kept.model_dump() == ctxtax.audit(switched).model_dump(), model
