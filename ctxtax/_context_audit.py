@@ -98,6 +98,8 @@ class Audited:
     """Report part rows by message, kept by an `Auditor` between audits."""
     rows_state: dict[str, Any] | None = None
     """The report's message rows and totals of the last audit, kept by an `Auditor`."""
+    waste_state: dict[int, Any] | None = None
+    """The waste of each message, with the findings it came from, kept by an `Auditor`."""
     bill: dict[str, Any] | None = None
     """The shares of the bill per call, kept by an `Auditor` between audits."""
     stale: set[int] = field(default_factory=set)
@@ -200,6 +202,7 @@ def find_waste(
         cache_policy=cache_policy,
         part_rows=memo.part_rows if memo is not None else None,
         rows_state=memo.rows_state if memo is not None else None,
+        waste_state=memo.waste_state if memo is not None else None,
         bill=memo.bill if memo is not None else None,
     )
 

@@ -58,6 +58,7 @@ class AuditMemo:
         "reused",
         "rows_state",
         "stale",
+        "waste_state",
     )
 
     def __init__(self) -> None:
@@ -77,6 +78,8 @@ class AuditMemo:
         """The bill's shares per call (see `ctxtax._session.estimate_bill`)."""
         self.rows_state: dict[str, Any] = {}
         """The report's rows and totals of the last audit (see `ctxtax._report_build`)."""
+        self.waste_state: dict[int, Any] = {}
+        """Each message's waste and the findings it came from (see `ctxtax._waste.measure`)."""
         self.checked = 0
         """Messages the message-scoped rules checked in the last audit (for tests and benches)."""
         self.reused: list[str] = []
@@ -93,6 +96,7 @@ class AuditMemo:
         self.part_rows = {}
         self.bill = {}
         self.rows_state = {}
+        self.waste_state = {}
 
     def unchanged(self, messages: tuple[Message, ...]) -> int:
         """How many leading ``messages`` are the very objects of the previous audit's (then

@@ -201,13 +201,16 @@ def build_report(audited: Audited) -> Report:
     exact, reason = tokenizer_exact(counter, model)
     estimates = sorted(tokens.estimates)
 
+    # The raw findings: the same objects as last time where they were reused (their calls are
+    # read only for tool findings, which are never reused), so a kept measure holds.
     waste = measure(
-        findings,
+        audited.raw_findings,
         tokens,
         carried,
         calls_with_tools=sum(1 for c in calls if c.with_tools),
         policy=cache_policy or cache_policy_for(model, provider),
         price=found[1] if found else None,
+        kept=audited.waste_state,
     )
 
     notes: list[str] = []

@@ -56,6 +56,37 @@ def _part_waste(
     return min(total, part_tokens)
 
 
+def _message_waste(findings: list[Finding], tokens: ContextTokens, message: int) -> int | None:
+    """The waste in one message: per part the union of its findings' spans (see `_part_waste`);
+    a finding without a part range counts its tokens, the largest such one. None when no
+    finding located any tokens."""
+    full: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    partial: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
+    loose: int | None = None
+    for f in findings:
+        loc = f.loc
+        if loc.part is not None and loc.token_start is not None and loc.token_end is not None:
+            part_tokens = tokens.part_tokens[message][loc.part]
+            a, b = loc.token_start, min(loc.token_end, part_tokens)
+            if b <= a:
+                continue
+            if f.tokens >= b - a:
+                full[loc.part].append((a, b))
+            else:
+                partial[loc.part].append((a, b, f.tokens))
+        else:
+            n = min(f.tokens, int(tokens.message_tokens[message]))
+            loose = n if loose is None else max(loose, n)
+    if not full and not partial:
+        return loose
+    total = 0
+    for part in full.keys() | partial.keys():
+        total += _part_waste(
+            full.get(part, []), partial.get(part, []), tokens.part_tokens[message][part]
+        )
+    return total if loose is None else max(total, loose)
+
+
 def measure(
     findings: Sequence[Finding],
     tokens: ContextTokens,
@@ -64,11 +95,15 @@ def measure(
     calls_with_tools: int,
     policy: CachePolicy,
     price: Price | None,
+    kept: dict[int, tuple[tuple[int, ...], list[Finding], list[int], int | None]] | None = None,
 ) -> Waste:
-    """The union of the findings' waste, and what it was billed over the session."""
-    full: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
-    partial: dict[tuple[int, int], list[tuple[int, int, int]]] = defaultdict(list)
-    loose: dict[int, int] = {}
+    """The union of the findings' waste, and what it was billed over the session.
+
+    ``kept`` (a dict an `Auditor` keeps between audits) holds each message's waste with the
+    findings it came from: a message whose findings are the very same objects, with the same
+    part counts, is not measured again.
+    """
+    by_message_findings: dict[int, list[Finding]] = defaultdict(list)
     tools: dict[str, tuple[int, int]] = {}
     by_rule: dict[str, int] = defaultdict(int)
     for f in findings:
@@ -86,26 +121,23 @@ def measure(
             continue
         if f.tokens <= 0:
             continue  # a finding about breakage, not waste (CTX901)
-        if loc.part is not None and loc.token_start is not None and loc.token_end is not None:
-            part_tokens = tokens.part_tokens[loc.message][loc.part]
-            a, b = loc.token_start, min(loc.token_end, part_tokens)
-            if b <= a:
-                continue
-            if f.tokens >= b - a:
-                full[(loc.message, loc.part)].append((a, b))
-            else:
-                partial[(loc.message, loc.part)].append((a, b, f.tokens))
+        by_message_findings[loc.message].append(f)
+    by_message: dict[int, int] = {}
+    fresh: dict[int, tuple[tuple[int, ...], list[Finding], list[int], int | None]] = {}
+    for message, found in by_message_findings.items():
+        key = tuple(map(id, found))
+        counts = tokens.part_tokens[message]
+        hit = kept.get(message) if kept is not None else None
+        if hit is not None and hit[0] == key and hit[2] == counts:
+            n = hit[3]
         else:
-            n = min(f.tokens, int(tokens.message_tokens[loc.message]))
-            loose[loc.message] = max(loose.get(loc.message, 0), n)
-    by_message: dict[int, int] = defaultdict(int)
-    for key in full.keys() | partial.keys():
-        message, part = key
-        by_message[message] += _part_waste(
-            full.get(key, []), partial.get(key, []), tokens.part_tokens[message][part]
-        )
-    for message, n in loose.items():
-        by_message[message] = max(by_message[message], n)
+            n = _message_waste(found, tokens, message)
+        fresh[message] = (key, found, counts, n)
+        if n is not None:
+            by_message[message] = n
+    if kept is not None:
+        kept.clear()
+        kept.update(fresh)
     tool_tokens = sum(n for n, _ in tools.values())
     billed = sum(n * int(residency[m]) for m, n in by_message.items()) + sum(
         n * calls for n, calls in tools.values()
@@ -116,7 +148,9 @@ def measure(
         by_message=dict(sorted(by_message.items())),
         tools=tool_tokens,
         billed_tokens=billed,
-        cost_usd=_cost(by_message, list(tools.values()), residency, policy, price),
+        cost_usd=_cost(
+            dict(sorted(by_message.items())), list(tools.values()), residency, policy, price
+        ),
     )
 
 
