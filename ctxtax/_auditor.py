@@ -15,6 +15,7 @@ Middleware sees the same history on every call, one or two messages longer each 
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -82,6 +83,9 @@ class Auditor:
         self.rules = select_rules(select, ignore, rule_options)
         self._tools = read_tool_list(tools) if tools is not None else None
         self._read_cache: list[_Read] = []
+        self._raws: list[Any] = []
+        self._contents: list[Any] = []
+        self._calls: list[Any] = []
         self._system: tuple[Any, Message | None] | None = None
         self._checked: tuple[Message, ...] = ()
         self._derived: tuple[tuple[Message, ...], tuple[Call, ...]] = ((), ())
@@ -111,9 +115,22 @@ class Auditor:
                 out.append(head)
                 offset = 1
         cache = self._read_cache
-        fresh: list[_Read] = []
-        read: list[Message] = []
-        for i, raw in enumerate(messages):
+        # The common case first: the dicts of last time, with the same content and tool-call
+        # objects, and some more after them.
+        n = len(cache)
+        if (
+            n
+            and len(messages) >= n
+            and all(map(operator.is_, messages[:n], self._raws))
+            and all(map(operator.is_, [_get(m, "content") for m in messages[:n]], self._contents))
+            and all(map(operator.is_, [_get(m, "tool_calls") for m in messages[:n]], self._calls))
+        ):
+            fresh = list(cache)
+        else:
+            fresh = []
+        read: list[Message] = [entry.message for entry in fresh]
+        for i in range(len(fresh), len(messages)):
+            raw = messages[i]
             content = raw.get("content") if isinstance(raw, dict) else None
             calls = raw.get("tool_calls") if isinstance(raw, dict) else None
             hit = cache[i] if i < len(cache) else None
@@ -139,6 +156,9 @@ class Auditor:
                 entry.names = wanted
             out.append(entry.named)
         self._read_cache = fresh
+        self._raws = [e.raw for e in fresh]
+        self._contents = [e.content for e in fresh]
+        self._calls = [e.calls for e in fresh]
         named = tuple(out)
         return Context(
             messages=named,
@@ -298,6 +318,10 @@ class _Read:
     def same(self, raw: Any, content: Any, calls: Any) -> bool:
         """True when the caller passed the very same objects again."""
         return self.raw is raw and self.content is content and self.calls is calls
+
+
+def _get(raw: Any, key: str) -> Any:
+    return raw.get(key) if isinstance(raw, dict) else None
 
 
 def _doc(messages: list[Any]) -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import operator
 from collections import Counter
 from collections.abc import Mapping
+from typing import Any
 
 from ctxtax._context_audit import Audited, mcp_server
 from ctxtax._counting import ContextTokens
@@ -26,15 +27,37 @@ from ctxtax._tokens import tokenizer_exact
 from ctxtax._waste import measure
 
 
-def _tool_table(ctx: Context, tokens: ContextTokens, carried: int) -> list[ToolTokens]:
+def _tool_table(
+    ctx: Context, tokens: ContextTokens, carried: int, state: dict[str, Any] | None = None
+) -> list[ToolTokens]:
+    """Per tool: its schema tokens, calls and result tokens. ``state`` (kept by an `Auditor`)
+    keeps the calls and result tokens counted over the messages of last time."""
     calls: Counter[str] = Counter()
     results: Counter[str] = Counter()
-    for i, message in enumerate(ctx.messages):
-        for j, part in enumerate(message.parts):
+    messages = ctx.messages
+    first = 0
+    if state is not None and "tool_messages" in state:
+        seen = state["tool_messages"]
+        n = len(seen)
+        if (
+            n <= len(messages)
+            and all(map(operator.is_, seen, messages))
+            and tokens.part_tokens[:n] == state["tool_counts"]
+        ):
+            first, calls, results = n, Counter(state["tool_calls"]), Counter(state["tool_results"])
+    for i in range(first, len(messages)):
+        for j, part in enumerate(messages[i].parts):
             if part.kind == "tool_call" and part.tool_name:
                 calls[part.tool_name] += 1
             elif part.kind == "tool_result" and part.tool_name:
                 results[part.tool_name] += tokens.part_tokens[i][j]
+    if state is not None:
+        state.update(
+            tool_messages=messages,
+            tool_counts=tokens.part_tokens,
+            tool_calls=Counter(calls),
+            tool_results=Counter(results),
+        )
     table: dict[str, ToolTokens] = {}
     for spec, schema in zip(ctx.tools, tokens.tool_tokens, strict=True):
         table[spec.name] = ToolTokens(
@@ -179,7 +202,9 @@ def build_report(audited: Audited) -> Report:
     if ctx.tools:
         by_kind["tool_schema"] += tokens.tools_total
 
-    tools = _tool_table(ctx, tokens, carried=sum(1 for c in calls if c.with_tools))
+    tools = _tool_table(
+        ctx, tokens, carried=sum(1 for c in calls if c.with_tools), state=audited.rows_state
+    )
     by_server: Counter[str] = Counter()
     for t in tools:
         if t.server:
