@@ -304,11 +304,16 @@ class ExactDuplicate(Rule):
     def check(self, session: Session) -> Iterator[Finding]:
         """One finding per repeated span."""
         index = session.duplicates
+        # The finding of each span is kept by the index (its calls may be old: see `memo_key`).
+        known: dict[ExactSpan, Finding] = index.cache.setdefault(("findings", self.code), {})
         for span in classify(session).exact:
-            whole = span.start == 0 and span.end == index.blocks[span.block].tokens
-            yield _exact_finding(
-                self, session, span, partial(_copy_text, index, span, whole), whole_part=whole
-            )
+            finding = known.get(span)
+            if finding is None:
+                whole = span.start == 0 and span.end == index.blocks[span.block].tokens
+                finding = known[span] = _new_exact_finding(
+                    self, session, span, _copy_text(index, span, whole), whole_part=whole
+                )
+            yield finding
 
 
 class NearDuplicateOptions(RuleOptions):
