@@ -122,8 +122,8 @@ class Auditor:
             n
             and len(messages) >= n
             and all(map(operator.is_, messages[:n], self._raws))
-            and all(map(operator.is_, [_get(m, "content") for m in messages[:n]], self._contents))
-            and all(map(operator.is_, [_get(m, "tool_calls") for m in messages[:n]], self._calls))
+            and all(map(operator.is_, map(_content_of, messages[:n]), self._contents))
+            and all(map(operator.is_, map(_calls_of, messages[:n]), self._calls))
         ):
             fresh = list(cache)
         else:
@@ -176,7 +176,7 @@ class Auditor:
         elif (
             isinstance(messages, list)
             and messages
-            and all(isinstance(m, dict) for m in messages)
+            and all(map(_is_dict, messages))
             and (self.format in (None, *_API_SHAPES))
         ):
             ctx = self._read_api(messages, system)
@@ -188,11 +188,8 @@ class Auditor:
         specs = read_tool_list(tools) if tools is not None else self._tools
         if specs is not None:
             ctx = ctx.model_copy(update={"tools": specs})
-        checked = 0  # the leading messages checked last time, the very same objects
-        for a, b in zip(self._checked, ctx.messages, strict=False):
-            if a is not b:
-                break
-            checked += 1
+        # the leading messages checked last time, the very same objects
+        checked = _same_prefix(self._checked, ctx.messages)
         check_sizes(ctx, self.max_message_chars, first=checked)
         self._checked = ctx.messages
         if self.strict and ctx.source_format in _API_SHAPES:
@@ -320,8 +317,29 @@ class _Read:
         return self.raw is raw and self.content is content and self.calls is calls
 
 
-def _get(raw: Any, key: str) -> Any:
-    return raw.get(key) if isinstance(raw, dict) else None
+def _same_prefix(before: tuple[Message, ...], now: tuple[Message, ...]) -> int:
+    """How many leading messages of ``now`` are the very objects ``before`` starts with."""
+    n = len(before)
+    if n <= len(now) and all(map(operator.is_, before, now)):
+        return n
+    same = 0
+    for a, b in zip(before, now, strict=False):
+        if a is not b:
+            break
+        same += 1
+    return same
+
+
+def _is_dict(raw: Any) -> bool:
+    return isinstance(raw, dict)
+
+
+def _content_of(raw: Any) -> Any:
+    return raw.get("content") if isinstance(raw, dict) else None
+
+
+def _calls_of(raw: Any) -> Any:
+    return raw.get("tool_calls") if isinstance(raw, dict) else None
 
 
 def _doc(messages: list[Any]) -> Any:

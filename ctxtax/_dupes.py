@@ -18,6 +18,7 @@ calls of a growing session pays for the new messages only. Kernels are in `ctxta
 from __future__ import annotations
 
 import itertools
+import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -220,7 +221,7 @@ class DuplicateIndex:
         indexed = self._indexed
         if not indexed or len(ctx.messages) < len(indexed):
             return False
-        return all(a is b for a, b in zip(indexed, ctx.messages, strict=False))
+        return all(map(operator.is_, indexed, ctx.messages))
 
     def extend(self, ctx: Context, calls: Sequence[Call] | None = None) -> int:
         """Index the blocks of ``ctx`` past the ones already indexed; return how many were new.

@@ -218,7 +218,10 @@ def estimate_bill(
         totals.append((input_tokens, write, read, output, cost))
         prev = call
     if kept is not None:
-        reaches = [_reach(calls[k - 1] if k else None, c) for k, c in enumerate(calls)]
+        kept_reaches = kept.get("reaches", [])[:start] if start else []
+        reaches = kept_reaches + [
+            _reach(calls[k - 1] if k else None, calls[k]) for k in range(start, len(calls))
+        ]
         kept.update(
             policy=policy,
             tools=tokens.tools_total,
