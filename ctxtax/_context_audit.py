@@ -8,7 +8,7 @@ the bill), once, when asked: middleware that only wants the findings skips it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -105,6 +105,8 @@ class Audited:
     stale: set[int] = field(default_factory=set)
     restamps: dict[int, tuple[Finding, dict[str, Any]]] = field(default_factory=dict)
     """Changes rules asked for on findings they reused (`Session.later`), by finding id."""
+    stampers: dict[str, Callable[[Finding], dict[str, Any] | None]] = field(default_factory=dict)
+    """What brings a rule's reused findings up to date, by rule code (`Session.stamp_later`)."""
     _findings: list[Finding] | None = field(default=None, repr=False)
     _report: Report | None = field(default=None, repr=False)
 
@@ -113,10 +115,17 @@ class Audited:
         """The findings, each with the calls that carried it in this session."""
         if self._findings is None:
             stale, carried, restamps = self.stale, self.carried, self.restamps
+            stampers = self.stampers
             out: list[Finding] = []
             for f in self.raw_findings:
                 if id(f) in stale:
                     f = with_calls(f, carried)  # noqa: PLW2901
+                elif f.code in stampers:
+                    stamped = stampers[f.code](f)
+                    if stamped:
+                        if "evidence" in stamped:
+                            stamped["evidence"] = {**f.evidence, **stamped["evidence"]}
+                        f = replaced(f, **stamped)  # noqa: PLW2901
                 elif id(f) in restamps:
                     changes = dict(restamps[id(f)][1])
                     if "evidence" in changes:
@@ -174,6 +183,7 @@ def find_waste(
         unchanged=unchanged,
         memories=memo.memories if memo is not None else None,
         restamps={} if memo is not None else None,
+        stampers={} if memo is not None else None,
     )
     if memo is None:
         findings = [f for rule in rules for f in rule.check(session)]
@@ -198,6 +208,7 @@ def find_waste(
         raw_findings=findings,
         stale=set(memo.stale) if memo is not None else set(),
         restamps=session.restamps or {},
+        stampers=session.stampers or {},
         prices=prices or {},
         cache_policy=cache_policy,
         part_rows=memo.part_rows if memo is not None else None,

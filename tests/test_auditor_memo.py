@@ -222,3 +222,23 @@ def test_the_same_messages_counted_for_another_provider() -> None:
         switched = ctx.model_copy(update={"model": model})
         kept = auditor.audit(switched)
         assert kept.model_dump() == ctxtax.audit(switched).model_dump(), model
+
+
+def test_a_stale_output_referred_to_later_is_no_longer_reported() -> None:
+    """CTX302 keeps the results it reports between audits; one that a later reply refers to
+    must drop out, as a full audit would have it."""
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "Tidy the repository."}]
+    for i, tag in enumerate(["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"]):
+        messages += tool_turn(f"s{i}", "find_files", {"pattern": tag}, listing(tag))
+        messages.append({"role": "assistant", "content": "Nothing useful there."})
+    middle = len(messages)
+    messages.append({"role": "assistant", "content": "Back to src/alpha_module_7 after all."})
+    auditor = grow_and_compare(messages)
+    before = ctxtax.audit(messages[:middle], model="gpt-4o")
+    after = auditor.audit(messages)
+    first_listing = 2  # the tool result of s0
+
+    def stale(report: ctxtax.Report) -> set[int]:
+        return {f.loc.message for f in report.findings if f.code == "CTX302"}
+
+    assert first_listing in stale(before) and first_listing not in stale(after)

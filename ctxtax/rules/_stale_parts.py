@@ -135,10 +135,10 @@ def distinct_words(text: str) -> frozenset[str]:
 
 def word_history(
     session: Session,
-) -> tuple[dict[tuple[int, int], list[str]], set[tuple[int, int]]]:
-    """For each part, the words no earlier part had (sorted); and the parts some of whose new
-    words a later assistant message used. Kept between the audits of a growing session: only
-    the messages appended since are read."""
+) -> tuple[dict[tuple[int, int], list[str]], set[tuple[int, int]], set[tuple[int, int]]]:
+    """For each part, the words no earlier part had (sorted); the parts some of whose new words
+    a later assistant message used; and which of those this audit found. Kept between the
+    audits of a growing session: only the messages appended since are read."""
     memory = session.memory("CTX302.words")
     if "owner" not in memory:
         memory.update(messages=0, owner={}, referenced=set(), new_words={})
@@ -147,6 +147,7 @@ def word_history(
     referenced: set[tuple[int, int]] = memory["referenced"]
     new_words: dict[tuple[int, int], list[str]] = memory["new_words"]
     messages = session.context.messages
+    newly: set[tuple[int, int]] = set()
     for i in range(done, len(messages)):
         message = messages[i]
         for j, part in enumerate(message.parts):
@@ -158,10 +159,11 @@ def word_history(
             if message.role == "assistant":
                 for w in words:
                     at = owner[w]
-                    if at[0] < i:
+                    if at[0] < i and at not in referenced:
                         referenced.add(at)
+                        newly.add(at)
     memory["messages"] = len(messages)
-    return new_words, referenced
+    return new_words, referenced, newly
 
 
 __all__ = [

@@ -11,7 +11,7 @@ Third-party rule packs register `Rule` subclasses under the entry-point group ``
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -66,6 +66,17 @@ class Session:
     memories: dict[str, dict[str, Any]] | None = None
     restamps: dict[int, tuple[Finding, dict[str, Any]]] | None = None
     """Changes to findings a rule reuses, applied when the report is built (see `later`)."""
+    stampers: dict[str, Callable[[Finding], dict[str, Any] | None]] | None = None
+    """Per rule code, what brings that rule's reused findings up to date (see `stamp_later`)."""
+
+    def stamp_later(self, code: str, stamper: Callable[[Finding], dict[str, Any] | None]) -> bool:
+        """For an `Auditor`: ``stamper`` gives, when the report is built, the changes
+        (``calls``, ``evidence`` entries) each finding of rule ``code`` needs, or None. Returns
+        False for a one-off audit, whose rules must stamp their findings themselves."""
+        if self.stampers is None:
+            return False
+        self.stampers[code] = stamper
+        return True
 
     def later(self, finding: Finding, **changes: Any) -> Finding:
         """``finding`` with ``changes`` (fields that move as the session grows: ``calls``, and

@@ -220,19 +220,28 @@ class StaleOutput(Rule):
     Options = StaleOutputOptions
 
     def check(self, session: Session) -> Iterator[Finding]:
-        """One finding per unreferenced old output."""
+        """One finding per unreferenced old output.
+
+        Kept between the audits of a growing session, as a set of results that are reported
+        (each with its finding and the reply after it) and results that wait for their reply:
+        every condition only ever turns one way as the session grows (a result gets old, gets a
+        reply, gets referred to, gets answered again), so an audit looks at the results that
+        just got old, the waiting ones, and the ones just referred to or answered again.
+        """
         opts = self.options
         assert isinstance(opts, StaleOutputOptions)
         acts = actions(session)
         messages = session.context.messages
-        # The last successful action per key, and the assistant messages: kept as the session
-        # grows (the memory is emptied when an earlier message changes).
         state = session.memory("CTX302.state")
         if state.get("acts", 0) > len(acts) or state.get("messages", 0) > len(messages):
             state.clear()
         last_ok: dict[str, int] = state.setdefault("last_ok", {})
+        answered_again: list[tuple[int, int]] = []
         for action in acts[state.get("acts", 0) :]:
             if action.key is not None and not action.failed:
+                before = last_ok.get(action.key)
+                if before is not None:
+                    answered_again.append(acts[before].result)
                 last_ok[action.key] = action.order
         replies: list[int] = state.setdefault("replies", [])
         replies += [
@@ -240,12 +249,17 @@ class StaleOutput(Rule):
             for i in range(state.get("messages", 0), len(messages))
             if messages[i].role == "assistant"
         ]
-        state.update(acts=len(acts), messages=len(messages))
-        new_words, referenced = word_history(session)
-        known: dict[Any, Any] = session.memory("CTX302.findings")
+        new_words, referenced, newly_referenced = word_history(session)
+        reported: dict[tuple[int, int], tuple[Action, int, Finding]] = state.setdefault(
+            "reported", {}
+        )
+        waiting: dict[tuple[int, int], Action] = state.setdefault("waiting", {})
+        for at in (*answered_again, *newly_referenced):
+            reported.pop(at, None)
+            waiting.pop(at, None)
         part_tokens = session.tokens.part_tokens
-        last = len(acts) - 1
-        for action in acts[: max(len(acts) - opts.keep_last, 0)]:
+        old = max(len(acts) - opts.keep_last, 0)
+        for action in acts[state.get("old", 0) : old]:  # the results that just got old
             at = action.result
             if action.failed or at in referenced:
                 continue
@@ -256,24 +270,42 @@ class StaleOutput(Rule):
                 continue
             if part_tokens[at[0]][at[1]] < opts.min_tokens:
                 continue
+            waiting[at] = action
+        last = len(acts) - 1
+        for at, action in list(waiting.items()):
             k = bisect_right(replies, at[0])
             if k == len(replies):
                 continue  # no reply after it yet
             calls = carried(session, at[0], replies[k])
             if calls == 0:
                 continue
+            del waiting[at]
+            finding = self._finding(session, action, new_words[at], calls, last - action.order)
+            if finding is not None:
+                reported[at] = (action, replies[k], finding)
+        state.update(acts=len(acts), messages=len(messages), old=max(state.get("old", 0), old))
+
+        now = dict(reported)  # this audit's, whenever its report is built
+
+        def stamp(finding: Finding) -> dict[str, Any] | None:
+            """What moved since ``finding`` was made: the calls that carried it, the results
+            after it."""
+            entry = now.get((finding.loc.message or 0, finding.loc.part or 0))
+            if entry is None:
+                return None
+            action, reply, _ = entry
+            changes: dict[str, Any] = {}
+            calls = carried(session, action.result[0], reply)
+            if finding.calls != calls:
+                changes["calls"] = calls
             newer = last - action.order
-            # What a finding says is fixed by its result; only its calls and the count of newer
-            # results move as the session grows (brought up to date for the report).
-            finding = known.get(at, _MISSING)
-            if finding is _MISSING:
-                finding = known[at] = self._finding(session, action, fresh, calls, newer)
-            elif isinstance(finding, Finding) and (
-                finding.calls != calls or finding.evidence.get("newer_results") != newer
-            ):
-                finding = session.later(finding, calls=calls, evidence={"newer_results": newer})
-            if isinstance(finding, Finding):
-                yield finding
+            if finding.evidence.get("newer_results") != newer:
+                changes["evidence"] = {"newer_results": newer}
+            return changes or None
+
+        session.stamp_later(self.code, stamp)  # (a one-off audit made every finding just now)
+        for _, _, finding in now.values():
+            yield finding
 
     def _finding(
         self, session: Session, action: Action, fresh: list[str], calls: int, newer: int
