@@ -7,6 +7,7 @@ exactly one of CTX101 / CTX103 / CTX104, decided once per session by `classify`.
 
 from __future__ import annotations
 
+import operator
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Hashable, Iterator
 from functools import partial
@@ -361,13 +362,16 @@ class NearDuplicate(Rule):
         """One finding per block that nearly repeats an earlier one."""
         index = session.duplicates
         threshold = float(getattr(self.options, "threshold", 0.8))
-        for copy in classify(session).near:
-            # A kept index keeps the finding of each near copy.
-            key = ("near-finding", self.code, copy, threshold)
-            finding = index.cache.get(key, _MISSING)
-            if finding is _MISSING:
-                finding = index.cache[key] = self._finding(session, index, copy, threshold)
-            if isinstance(finding, Finding):
+        near = classify(session).near
+        # A kept index keeps the findings of the near copies, in order; the classifier only
+        # adds near copies as the index grows, so the ones seen last time lead the list.
+        seen, found = index.cache.get(("near-findings", self.code, threshold), ((), []))
+        if not (len(seen) <= len(near) and all(map(operator.is_, seen, near))):
+            seen, found = (), []
+        found = [*found, *(self._finding(session, index, c, threshold) for c in near[len(seen) :])]
+        index.cache[("near-findings", self.code, threshold)] = (tuple(near), found)
+        for finding in found:
+            if finding is not None:
                 yield finding  # its calls may be old: see `Rule.memo_key`
 
     def _finding(
