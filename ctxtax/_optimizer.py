@@ -194,7 +194,8 @@ class Optimizer:
         found = candidates(
             ctx, audited.raw_findings, self.options, tokens=table, counter=self.counter
         )
-        fresh = [c for c in found if _identity(c) not in made]
+        made_edits = {id(c.edit) for c in self._made}  # the same objects, mostly: quick
+        fresh = [c for c in found if id(c.edit) not in made_edits and _identity(c) not in made]
         deferred = 0
         chosen = fresh
         if self.options.cache_aware and fresh:
@@ -209,8 +210,10 @@ class Optimizer:
                 cost=CacheCost.of(policy, priced[1] if priced else None),
             )
             chosen, deferred = plan.chosen, plan.deferred
+        # Nothing new to make: the kept edits, made above, are the result.
+        together = apply(ctx, [*self._made, *chosen], self._applied) if chosen else kept
         applied, after = _guard_tokens(
-            apply(ctx, [*self._made, *chosen], self._applied),
+            together,
             table,
             self.counter,
             provider,
