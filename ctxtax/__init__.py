@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     "Accuracy": "ctxtax._report",
+    "Audited": "ctxtax._context_audit",
     "Auditor": "ctxtax._auditor",
     "Edit": "ctxtax._findings",
     "Call": "ctxtax._model",
@@ -42,6 +43,7 @@ _EXPORTS: dict[str, str] = {
     "Price": "ctxtax._pricing",
     "Replay": "ctxtax._replay",
     "Report": "ctxtax._report",
+    "Step": "ctxtax._optimizer",
     "TiktokenCounter": "ctxtax._tokens",
     "TokenCounter": "ctxtax._tokens",
     "ToolSpec": "ctxtax._model",
@@ -61,6 +63,7 @@ __all__ = [
     "PRICES",
     "PRICES_DATE",
     "Accuracy",
+    "Audited",
     "Auditor",
     "Call",
     "Config",
@@ -83,6 +86,7 @@ __all__ = [
     "Price",
     "Replay",
     "Report",
+    "Step",
     "TiktokenCounter",
     "TokenCounter",
     "ToolSpec",
@@ -117,6 +121,7 @@ if TYPE_CHECKING:
     from ctxtax._auditor import Auditor as Auditor
     from ctxtax._config import Config as Config
     from ctxtax._config import load_config as load_config
+    from ctxtax._context_audit import Audited as Audited
     from ctxtax._engine import audit as audit
     from ctxtax._findings import Edit as Edit
     from ctxtax._findings import Finding as Finding
@@ -135,6 +140,7 @@ if TYPE_CHECKING:
     from ctxtax._optimize import optimize as optimize
     from ctxtax._optimize import revert as revert
     from ctxtax._optimizer import Optimizer as Optimizer
+    from ctxtax._optimizer import Step as Step
     from ctxtax._pricing import PRICES as PRICES
     from ctxtax._pricing import PRICES_DATE as PRICES_DATE
     from ctxtax._pricing import Price as Price

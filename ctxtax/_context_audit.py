@@ -79,7 +79,13 @@ _Rows = tuple[Message, list[int], list[PartTokens]]
 
 @dataclass
 class Audited:
-    """One conversation counted and checked: what `find_waste` found, and its report on demand."""
+    """One conversation counted and checked (`Auditor.find`): its token table, the calls that
+    read it, the findings, and the `Report` on demand (`report()`, built once).
+
+    ``findings`` have the calls that carried them in this session; ``raw_findings`` are the same
+    findings, some kept from earlier audits with the calls they had then (enough for edits, and
+    cheaper).
+    """
 
     context: Context
     model: str | None
