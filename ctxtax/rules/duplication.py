@@ -20,7 +20,6 @@ from ctxtax.rules.base import Rule, RuleOptions, Session, register
 
 _CLASSES_KEY = "duplication.classes"
 _WINDOWS_KEY = "duplication.windows"
-_MISSING = object()
 
 
 def describe_block(index: DuplicateIndex, block: int) -> str:
