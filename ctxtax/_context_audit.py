@@ -109,8 +109,6 @@ class Audited:
     bill: dict[str, Any] | None = None
     """The shares of the bill per call, kept by an `Auditor` between audits."""
     stale: set[int] = field(default_factory=set)
-    restamps: dict[int, tuple[Finding, dict[str, Any]]] = field(default_factory=dict)
-    """Changes rules asked for on findings they reused (`Session.later`), by finding id."""
     stampers: dict[str, Callable[[Finding], dict[str, Any] | None]] = field(default_factory=dict)
     """What brings a rule's reused findings up to date, by rule code (`Session.stamp_later`)."""
     _findings: list[Finding] | None = field(default=None, repr=False)
@@ -120,8 +118,7 @@ class Audited:
     def findings(self) -> list[Finding]:
         """The findings, each with the calls that carried it in this session."""
         if self._findings is None:
-            stale, carried, restamps = self.stale, self.carried, self.restamps
-            stampers = self.stampers
+            stale, carried, stampers = self.stale, self.carried, self.stampers
             out: list[Finding] = []
             for f in self.raw_findings:
                 if id(f) in stale:
@@ -132,11 +129,6 @@ class Audited:
                         if "evidence" in stamped:
                             stamped["evidence"] = {**f.evidence, **stamped["evidence"]}
                         f = replaced(f, **stamped)  # noqa: PLW2901
-                elif id(f) in restamps:
-                    changes = dict(restamps[id(f)][1])
-                    if "evidence" in changes:
-                        changes["evidence"] = {**f.evidence, **changes["evidence"]}
-                    f = replaced(f, **changes)  # noqa: PLW2901
                 out.append(f)
             self._findings = out
         return self._findings
@@ -188,7 +180,6 @@ def find_waste(
         duplicate_index=duplicate_index,
         unchanged=unchanged,
         memories=memo.memories if memo is not None else None,
-        restamps={} if memo is not None else None,
         stampers={} if memo is not None else None,
     )
     if memo is None:
@@ -213,7 +204,6 @@ def find_waste(
         carried=carried,
         raw_findings=findings,
         stale=set(memo.stale) if memo is not None else set(),
-        restamps=session.restamps or {},
         stampers=session.stampers or {},
         prices=prices or {},
         cache_policy=cache_policy,

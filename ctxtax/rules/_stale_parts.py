@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from ctxtax._findings import Edit, Finding, Loc, trusted
+from ctxtax._findings import Edit, Loc, trusted
 from ctxtax.rules._file_reads import Action
 from ctxtax.rules.base import Session
 
@@ -48,36 +46,6 @@ def carried(session: Session, first: int, later: int) -> int:
         return ((starts <= m) & (m < ends)) | (m < heads)
 
     return int(np.count_nonzero(holds(first) & holds(later)))
-
-
-_MISSING = object()
-
-
-def kept(
-    session: Session,
-    code: str,
-    key: tuple[Any, ...],
-    build: Callable[[], Finding | None],
-    calls: int,
-    evidence: dict[str, object] | None = None,
-) -> Finding | None:
-    """The finding ``build`` makes, kept between the audits of a growing session under ``key``
-    (what it says is fixed by the messages it names), with its ``calls`` and the ``evidence``
-    that moves as the session grows brought up to date. ``build`` may return None only for
-    reasons that do not change as the session grows."""
-    memo: dict[Any, Any] = session.memory(f"{code}.findings")
-    found = memo.get(key, _MISSING)
-    if found is _MISSING:
-        built = memo[key] = build()
-        return built
-    if not isinstance(found, Finding):
-        return None
-    changes: dict[str, Any] = {}
-    if found.calls != calls:
-        changes["calls"] = calls
-    if evidence and any(found.evidence.get(k) != v for k, v in evidence.items()):
-        changes["evidence"] = evidence
-    return session.later(found, **changes) if changes else found
 
 
 def part_text(session: Session, at: tuple[int, int]) -> str:
@@ -171,7 +139,6 @@ __all__ = [
     "call_fields",
     "carried",
     "distinct_words",
-    "kept",
     "part_text",
     "part_tokens",
     "replace_part",

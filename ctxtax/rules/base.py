@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ctxtax._findings import Finding, Severity, replaced, trusted
+from ctxtax._findings import Finding, Severity, trusted
 from ctxtax.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -64,8 +64,6 @@ class Session:
     `Auditor`'s); 0 for a one-off audit. With `memory`, a rule can carry analyses of those
     messages over instead of redoing them."""
     memories: dict[str, dict[str, Any]] | None = None
-    restamps: dict[int, tuple[Finding, dict[str, Any]]] | None = None
-    """Changes to findings a rule reuses, applied when the report is built (see `later`)."""
     stampers: dict[str, Callable[[Finding], dict[str, Any] | None]] | None = None
     """Per rule code, what brings that rule's reused findings up to date (see `stamp_later`)."""
 
@@ -77,17 +75,6 @@ class Session:
             return False
         self.stampers[code] = stamper
         return True
-
-    def later(self, finding: Finding, **changes: Any) -> Finding:
-        """``finding`` with ``changes`` (fields that move as the session grows: ``calls``, and
-        ``evidence`` entries, merged): at once for a one-off audit; for an `Auditor`, when its
-        report is built (edits do not depend on them)."""
-        if self.restamps is None:
-            if "evidence" in changes:
-                changes["evidence"] = {**finding.evidence, **changes["evidence"]}
-            return replaced(finding, **changes)
-        self.restamps[id(finding)] = (finding, changes)
-        return finding
 
     def memory(self, name: str) -> dict[str, Any]:
         """A dict kept for ``name`` between the audits of a session that only grows (empty at

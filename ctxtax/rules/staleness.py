@@ -14,6 +14,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 from pydantic import Field
@@ -25,7 +26,6 @@ from ctxtax.rules._stale_parts import (
     MIN_NEW_WORDS,
     call_fields,
     carried,
-    kept,
     part_text,
     part_tokens,
     replace_part,
@@ -104,6 +104,7 @@ class SupersededResult(Rule):
         opts = self.options
         assert isinstance(opts, SupersededOptions)
         ignored = {t.lower() for t in opts.ignore_tools}
+        known: dict[Any, Any] = session.memory(f"{self.code}.findings")
         groups: dict[str, list[Action]] = defaultdict(list)
         for action in actions(session):
             if (
@@ -129,18 +130,17 @@ class SupersededResult(Rule):
                 if copy or later_at is None:
                     continue
                 later = group[later_at]
-                calls = carried(session, action.result[0], later.result[0])
-                if calls == 0:
+                if carried(session, action.result[0], later.result[0]) == 0:
                     continue  # no call carried both yet
-                finding = kept(
-                    session,
-                    self.code,
-                    (action.result, later.result, opts.min_tokens),
-                    lambda: self._finding(session, action, later, opts.min_tokens),  # noqa: B023
-                    calls,
-                )
-                if finding is not None:
+                # What a finding says is fixed by the two results; only its calls move as the
+                # session grows (brought up to date for the report, below).
+                key = (action.result, later.result)
+                finding = known.get(key, _MISSING)
+                if finding is _MISSING:
+                    finding = known[key] = self._finding(session, action, later, opts.min_tokens)
+                if isinstance(finding, Finding):
                     yield finding
+        session.stamp_later(self.code, partial(_superseded_calls, session))
 
     def _finding(
         self, session: Session, old: Action, new: Action, min_tokens: int
@@ -173,6 +173,12 @@ class SupersededResult(Rule):
             },
             edits=(edit,),
         )
+
+
+def _superseded_calls(session: Session, finding: Finding) -> dict[str, Any] | None:
+    """A kept CTX301 finding's calls in ``session``: those that carried both answers."""
+    calls = carried(session, finding.loc.message or 0, int(finding.evidence["superseded_at"]))
+    return None if calls == finding.calls else {"calls": calls}
 
 
 class StaleOutputOptions(RuleOptions):
