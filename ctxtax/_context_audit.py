@@ -18,10 +18,9 @@ import numpy.typing as npt
 from ctxtax._counting import ContextTokens, Provider, count_context, provider_for
 from ctxtax._findings import Finding, replaced
 from ctxtax._memo import with_calls
-from ctxtax._model import Call, Context, Message
+from ctxtax._model import Call, Context
 from ctxtax._pricing import Price
 from ctxtax._report import (
-    PartTokens,
     Report,
 )
 from ctxtax._session import (
@@ -73,10 +72,6 @@ def shared_options(rules: Sequence[Rule]) -> dict[str, Any]:
     return {"duplicates": dup}
 
 
-_Rows = tuple[Message, list[int], list[PartTokens]]
-"""A message's part rows in the report: the message, its part counts, the rows."""
-
-
 @dataclass
 class Audited:
     """One conversation counted and checked (`Auditor.find`): its token table, the calls that
@@ -100,14 +95,8 @@ class Audited:
     right."""
     prices: Mapping[str, Price]
     cache_policy: CachePolicy | None
-    part_rows: dict[int, _Rows] | None = None
-    """Report part rows by message, kept by an `Auditor` between audits."""
-    rows_state: dict[str, Any] | None = None
-    """The report's message rows and totals of the last audit, kept by an `Auditor`."""
-    waste_state: dict[int, Any] | None = None
-    """The waste of each message, with the findings it came from, kept by an `Auditor`."""
-    bill: dict[str, Any] | None = None
-    """The shares of the bill per call, kept by an `Auditor` between audits."""
+    memo: AuditMemo | None = None
+    """What an `Auditor` keeps between audits: the report reuses its rows, waste and bill."""
     stale: set[int] = field(default_factory=set)
     stampers: dict[str, Callable[[Finding], dict[str, Any] | None]] = field(default_factory=dict)
     """What brings a rule's reused findings up to date, by rule code (`Session.stamp_later`)."""
@@ -207,10 +196,7 @@ def find_waste(
         stampers=session.stampers or {},
         prices=prices or {},
         cache_policy=cache_policy,
-        part_rows=memo.part_rows if memo is not None else None,
-        rows_state=memo.rows_state if memo is not None else None,
-        waste_state=memo.waste_state if memo is not None else None,
-        bill=memo.bill if memo is not None else None,
+        memo=memo,
     )
 
 

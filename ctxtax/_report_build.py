@@ -121,8 +121,9 @@ def _rows(audited: Audited) -> tuple[list[MessageTokens], Counter[str], Counter[
     message_tokens = tokens.message_tokens.tolist()
     framing_tokens = tokens.framing_tokens.tolist()
     calls_per_message = audited.carried.tolist()
-    state = audited.rows_state if audited.rows_state is not None else {}
-    rows = audited.part_rows if audited.part_rows is not None else {}
+    memo = audited.memo
+    state = memo.rows_state if memo is not None else {}
+    rows = memo.part_rows if memo is not None else {}
     seen: tuple[Message, ...] = state.get("messages", ())
     n = len(seen)
     messages: list[MessageTokens]
@@ -169,7 +170,7 @@ def _rows(audited: Audited) -> tuple[list[MessageTokens], Counter[str], Counter[
                 parts=kept[2],
             )
         )
-    if audited.rows_state is not None:
+    if memo is not None:
         state.update(
             messages=ctx.messages,
             tokens=message_tokens,
@@ -197,13 +198,17 @@ def build_report(audited: Audited) -> Report:
         audited.findings,
     )
     prices, cache_policy = audited.prices, audited.cache_policy
+    memo = audited.memo
     messages, by_role, by_kind = _rows(audited)
     by_kind["framing"] += tokens.framing.reply_priming
     if ctx.tools:
         by_kind["tool_schema"] += tokens.tools_total
 
     tools = _tool_table(
-        ctx, tokens, carried=sum(1 for c in calls if c.with_tools), state=audited.rows_state
+        ctx,
+        tokens,
+        carried=sum(1 for c in calls if c.with_tools),
+        state=memo.rows_state if memo is not None else None,
     )
     by_server: Counter[str] = Counter()
     for t in tools:
@@ -221,7 +226,12 @@ def build_report(audited: Audited) -> Report:
 
     policy = cache_policy or cache_policy_for(model, provider)
     estimated = estimate_bill(
-        ctx, tokens, policy=policy, calls=calls, price_of=price_of, kept=audited.bill
+        ctx,
+        tokens,
+        policy=policy,
+        calls=calls,
+        price_of=price_of,
+        kept=memo.bill if memo is not None else None,
     )
     exact, reason = tokenizer_exact(counter, model)
     estimates = sorted(tokens.estimates)
@@ -235,7 +245,7 @@ def build_report(audited: Audited) -> Report:
         calls_with_tools=sum(1 for c in calls if c.with_tools),
         policy=cache_policy or cache_policy_for(model, provider),
         price=found[1] if found else None,
-        kept=audited.waste_state,
+        kept=memo.waste_state if memo is not None else None,
     )
 
     notes: list[str] = []
