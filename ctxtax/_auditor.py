@@ -25,6 +25,7 @@ from ctxtax._dupes import DuplicateIndex
 from ctxtax._inputs import check_pairing, check_sizes, read_tool_list
 from ctxtax._memo import AuditMemo
 from ctxtax._model import Call, Context, Message
+from ctxtax._prefix import same_prefix, starts_with
 from ctxtax._pricing import Price, parse_prices
 from ctxtax._report import Report
 from ctxtax._session import CachePolicy
@@ -121,7 +122,7 @@ class Auditor:
         if (
             n
             and len(messages) >= n
-            and all(map(operator.is_, messages[:n], self._raws))
+            and starts_with(messages, self._raws)
             and all(map(operator.is_, map(_content_of, messages[:n]), self._contents))
             and all(map(operator.is_, map(_calls_of, messages[:n]), self._calls))
         ):
@@ -189,7 +190,7 @@ class Auditor:
         if specs is not None:
             ctx = ctx.model_copy(update={"tools": specs})
         # the leading messages checked last time, the very same objects
-        checked = _same_prefix(self._checked, ctx.messages)
+        checked = same_prefix(self._checked, ctx.messages)
         check_sizes(ctx, self.max_message_chars, first=checked)
         self._checked = ctx.messages
         if self.strict and ctx.source_format in _API_SHAPES:
@@ -259,12 +260,7 @@ class Auditor:
         from ctxtax._findings import trusted
 
         seen, kept = self._derived
-        same = 0
-        if kept and kept[0].model == ctx.model:
-            for a, b in zip(seen, ctx.messages, strict=False):
-                if a is not b:
-                    break
-                same += 1
+        same = same_prefix(seen, ctx.messages) if kept and kept[0].model == ctx.model else 0
         messages = ctx.messages
         derived = [c for c in kept if c.output is not None and c.output < same]
         derived += [
@@ -315,19 +311,6 @@ class _Read:
     def same(self, raw: Any, content: Any, calls: Any) -> bool:
         """True when the caller passed the very same objects again."""
         return self.raw is raw and self.content is content and self.calls is calls
-
-
-def _same_prefix(before: tuple[Message, ...], now: tuple[Message, ...]) -> int:
-    """How many leading messages of ``now`` are the very objects ``before`` starts with."""
-    n = len(before)
-    if n <= len(now) and all(map(operator.is_, before, now)):
-        return n
-    same = 0
-    for a, b in zip(before, now, strict=False):
-        if a is not b:
-            break
-        same += 1
-    return same
 
 
 def _is_dict(raw: Any) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import operator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -19,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ctxtax._model import Context, Image, Message, Part, ToolSpec
+from ctxtax._prefix import starts_with
 from ctxtax._tokens import TokenCounter
 
 Provider = Literal["openai", "anthropic"]
@@ -186,14 +186,12 @@ class CountMemo:
         """A table counted lately for a context that ``ctx`` extends (the same tools, its first
         messages the very same objects), and how many messages it covers."""
         for old, old_provider, table in self._recent:
-            n = len(old.messages)
             if (
                 old_provider == provider
                 and old.tools is ctx.tools
-                and n <= len(ctx.messages)
-                and all(map(operator.is_, old.messages, ctx.messages[:n]))
+                and starts_with(ctx.messages, old.messages)
             ):
-                return n, table
+                return len(old.messages), table
         return None
 
     def remember(self, ctx: Context, provider: Provider, table: ContextTokens) -> None:

@@ -18,7 +18,6 @@ calls of a growing session pays for the new messages only. Kernels are in `ctxta
 from __future__ import annotations
 
 import itertools
-import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ import numpy.typing as npt
 from ctxtax import _accel
 from ctxtax._lsh import LshBuckets
 from ctxtax._model import Call, Context, Message, PartKind
+from ctxtax._prefix import starts_with
 
 if TYPE_CHECKING:
     from ctxtax._tokens import TokenCounter
@@ -218,10 +218,7 @@ class DuplicateIndex:
 
     def _same_messages(self, ctx: Context) -> bool:
         """True when ``ctx`` starts with the very message objects indexed last."""
-        indexed = self._indexed
-        if not indexed or len(ctx.messages) < len(indexed):
-            return False
-        return all(map(operator.is_, indexed, ctx.messages))
+        return bool(self._indexed) and starts_with(ctx.messages, self._indexed)
 
     def extend(self, ctx: Context, calls: Sequence[Call] | None = None) -> int:
         """Index the blocks of ``ctx`` past the ones already indexed; return how many were new.

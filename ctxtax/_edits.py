@@ -21,7 +21,6 @@ is kept as it was, so `undo` gives back the context exactly.
 
 from __future__ import annotations
 
-import operator
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -29,6 +28,7 @@ from dataclasses import dataclass, field
 
 from ctxtax._findings import Edit, EditAction, Finding, Loc, Safety
 from ctxtax._model import Context, Message, Part, ToolSpec
+from ctxtax._prefix import starts_with
 
 _WHOLE_PART: frozenset[EditAction] = frozenset({"replace_result", "drop_part"})
 
@@ -165,7 +165,7 @@ def _holding(ctx: Context, cache: ApplyCache | None) -> set[tuple[int, int]]:
     holding: set[tuple[int, int]] = set()
     if cache is not None and cache.holding is not None:
         seen, found = cache.holding
-        if len(seen) <= len(messages) and all(map(operator.is_, seen, messages)):
+        if starts_with(messages, seen):
             first, holding = len(seen), set(found)
     for i in range(first, len(messages)):
         for j in _marks(messages[i], cache):

@@ -23,6 +23,7 @@ import numpy.typing as npt
 from ctxtax._counting import CountMemo
 from ctxtax._findings import Finding, replaced
 from ctxtax._model import Message
+from ctxtax._prefix import same_prefix
 
 if TYPE_CHECKING:
     from ctxtax.rules.base import Rule, Session
@@ -101,11 +102,7 @@ class AuditMemo:
     def unchanged(self, messages: tuple[Message, ...]) -> int:
         """How many leading ``messages`` are the very objects of the previous audit's (then
         remember these for the next audit)."""
-        same = 0
-        for a, b in zip(self._messages, messages, strict=False):
-            if a is not b:
-                break
-            same += 1
+        same = same_prefix(self._messages, messages)
         if same < len(self._messages):
             self.memories = {}  # an earlier message changed: what rules kept may not hold
         if len(self.part_rows) > 2 * len(messages) + 64:

@@ -3,7 +3,6 @@ and part, the tool table, the waste union, the estimated and recorded bills, and
 
 from __future__ import annotations
 
-import operator
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -13,6 +12,7 @@ from ctxtax._counting import ContextTokens
 from ctxtax._findings import replaced, trusted
 from ctxtax._model import Call, Context, Message
 from ctxtax._pairing import find_orphans
+from ctxtax._prefix import starts_with
 from ctxtax._pricing import PRICES_DATE, Price, lookup_price
 from ctxtax._report import (
     Accuracy,
@@ -39,11 +39,7 @@ def _tool_table(
     if state is not None and "tool_messages" in state:
         seen = state["tool_messages"]
         n = len(seen)
-        if (
-            n <= len(messages)
-            and all(map(operator.is_, seen, messages))
-            and tokens.part_tokens[:n] == state["tool_counts"]
-        ):
+        if starts_with(messages, seen) and tokens.part_tokens[:n] == state["tool_counts"]:
             first, calls, results = n, Counter(state["tool_calls"]), Counter(state["tool_results"])
     for i in range(first, len(messages)):
         for j, part in enumerate(messages[i].parts):
@@ -129,8 +125,7 @@ def _rows(audited: Audited) -> tuple[list[MessageTokens], Counter[str], Counter[
     messages: list[MessageTokens]
     if (
         n
-        and n <= len(ctx.messages)
-        and all(map(operator.is_, seen, ctx.messages))
+        and starts_with(ctx.messages, seen)
         and message_tokens[:n] == state["tokens"]
         and framing_tokens[:n] == state["framing"]
     ):

@@ -7,7 +7,6 @@ exactly one of CTX101 / CTX103 / CTX104, decided once per session by `classify`.
 
 from __future__ import annotations
 
-import operator
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Hashable, Iterator
 from functools import partial
@@ -15,6 +14,7 @@ from typing import Any
 
 from ctxtax._dupes import Block, DuplicateIndex, ExactSpan
 from ctxtax._findings import Edit, Finding, Loc, trusted
+from ctxtax._prefix import starts_with
 from ctxtax.rules._dup_classes import Classified, Classifier, NearCopy
 from ctxtax.rules.base import Rule, RuleOptions, Session, register
 
@@ -365,7 +365,7 @@ class NearDuplicate(Rule):
         # A kept index keeps the findings of the near copies, in order; the classifier only
         # adds near copies as the index grows, so the ones seen last time lead the list.
         seen, found = index.cache.get(("near-findings", self.code, threshold), ((), []))
-        if not (len(seen) <= len(near) and all(map(operator.is_, seen, near))):
+        if not starts_with(near, seen):
             seen, found = (), []
         found = [*found, *(self._finding(session, index, c, threshold) for c in near[len(seen) :])]
         index.cache[("near-findings", self.code, threshold)] = (tuple(near), found)
