@@ -31,6 +31,7 @@ from ctxtax import _accel
 from ctxtax._lsh import LshBuckets
 from ctxtax._model import Call, Context, Message, PartKind
 from ctxtax._prefix import starts_with
+from ctxtax._tokens import char_offsets
 
 if TYPE_CHECKING:
     from ctxtax._tokens import TokenCounter
@@ -436,19 +437,9 @@ class DuplicateIndex:
         cached = self._offsets.get(block)
         if cached is not None:
             return cached
-        table = getattr(self.counter, "token_byte_lengths", None)
-        if not callable(table):
+        offsets = char_offsets(self.counter, self.block_ids(block), self.blocks[block].text)
+        if offsets is None:
             return None
-        lengths = table()
-        byte_at = np.concatenate(([0], np.cumsum(lengths[self.block_ids(block)]))).astype(np.int64)
-        text = self.blocks[block].text
-        if text.isascii():
-            offsets = byte_at
-        else:
-            data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-            starts = (data & 0xC0) != 0x80
-            char_at_byte = np.concatenate(([0], np.cumsum(starts))).astype(np.int64)
-            offsets = char_at_byte[np.minimum(byte_at, len(data))]
         self._offsets[block] = offsets
         return offsets
 

@@ -262,6 +262,27 @@ def _offline_constructor() -> dict[str, Any]:
     return constructor
 
 
+def char_offsets(
+    counter: TokenCounter, ids: Sequence[int] | npt.NDArray[np.uint32], text: str
+) -> npt.NDArray[np.int64] | None:
+    """The character offset in ``text`` at which each of its tokens ``ids`` starts, then its
+    end; None for a counter without a vocabulary table (or ids that do not fit it)."""
+    table = getattr(counter, "token_byte_lengths", None)
+    if not callable(table):
+        return None
+    try:
+        lengths = np.asarray(table(), dtype=np.int64)
+        byte_at = np.concatenate(([0], np.cumsum(lengths[np.asarray(ids)]))).astype(np.int64)
+        if text.isascii():
+            return byte_at
+        data = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+        starts = (data & 0xC0) != 0x80
+        char_at_byte = np.concatenate(([0], np.cumsum(starts))).astype(np.int64)
+        return char_at_byte[np.minimum(byte_at, len(data))]
+    except (IndexError, ValueError, UnicodeError):
+        return None
+
+
 _Vocabulary = tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]
 _VOCABULARIES: dict[str, _Vocabulary] = {}
 
@@ -346,6 +367,7 @@ __all__ = [
     "TokenCounter",
     "TokenIds",
     "available_encoding",
+    "char_offsets",
     "default_counter",
     "model_encoding",
     "tokenizer_exact",

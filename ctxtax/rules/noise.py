@@ -16,6 +16,7 @@ import numpy.typing as npt
 from pydantic import Field
 
 from ctxtax._findings import Edit, Finding, Loc, Safety, trusted
+from ctxtax._tokens import char_offsets
 from ctxtax.rules._terminal import (
     CONTROLS,
     VERTICAL,
@@ -100,24 +101,9 @@ class _Located:
     def _token_offsets(self) -> npt.NDArray[np.int64]:
         if self._offsets is not None:
             return self._offsets
-        counter = self.session.counter
         text = self.text
-        ids = counter.encode(text)
-        table = getattr(counter, "token_byte_lengths", None)
-        offsets: npt.NDArray[np.int64] | None = None
-        if callable(table):
-            try:
-                lengths = np.asarray(table(), dtype=np.int64)
-                byte_at = np.concatenate(([0], np.cumsum(lengths[ids]))).astype(np.int64)
-                if text.isascii():
-                    offsets = byte_at
-                else:
-                    data = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
-                    starts = (data & 0xC0) != 0x80
-                    char_at_byte = np.concatenate(([0], np.cumsum(starts))).astype(np.int64)
-                    offsets = char_at_byte[np.minimum(byte_at, len(data))]
-            except (IndexError, ValueError, UnicodeError):
-                offsets = None
+        ids = self.session.counter.encode(text)
+        offsets = char_offsets(self.session.counter, ids, text)
         if offsets is None:  # a counter without a vocabulary table: spread tokens evenly
             offsets = np.linspace(0, len(text), len(ids) + 1).round().astype(np.int64)
         self._offsets = offsets
