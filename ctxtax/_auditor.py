@@ -25,7 +25,7 @@ from ctxtax._dupes import DuplicateIndex
 from ctxtax._inputs import check_pairing, check_sizes, read_tool_list
 from ctxtax._memo import AuditMemo
 from ctxtax._model import Call, Context, Message
-from ctxtax._prefix import same_prefix, starts_with
+from ctxtax._prefix import same_prefix
 from ctxtax._pricing import Price, parse_prices
 from ctxtax._report import Report
 from ctxtax._session import CachePolicy
@@ -84,9 +84,6 @@ class Auditor:
         self.rules = select_rules(select, ignore, rule_options)
         self._tools = read_tool_list(tools) if tools is not None else None
         self._read_cache: list[_Read] = []
-        self._raws: list[Any] = []
-        self._contents: list[Any] = []
-        self._calls: list[Any] = []
         self._system: tuple[Any, Message | None] | None = None
         self._checked: tuple[Message, ...] = ()
         self._derived: tuple[tuple[Message, ...], tuple[Call, ...]] = ((), ())
@@ -122,9 +119,9 @@ class Auditor:
         if (
             n
             and len(messages) >= n
-            and starts_with(messages, self._raws)
-            and all(map(operator.is_, map(_content_of, messages[:n]), self._contents))
-            and all(map(operator.is_, map(_calls_of, messages[:n]), self._calls))
+            and all(map(operator.is_, messages, map(_RAW, cache)))
+            and all(map(operator.is_, map(_content_of, messages[:n]), map(_CONTENT, cache)))
+            and all(map(operator.is_, map(_calls_of, messages[:n]), map(_CALLS, cache)))
         ):
             fresh = list(cache)
         else:
@@ -157,9 +154,6 @@ class Auditor:
                 entry.names = wanted
             out.append(entry.named)
         self._read_cache = fresh
-        self._raws = [e.raw for e in fresh]
-        self._contents = [e.content for e in fresh]
-        self._calls = [e.calls for e in fresh]
         named = tuple(out)
         return Context(
             messages=named,
@@ -311,6 +305,9 @@ class _Read:
     def same(self, raw: Any, content: Any, calls: Any) -> bool:
         """True when the caller passed the very same objects again."""
         return self.raw is raw and self.content is content and self.calls is calls
+
+
+_RAW, _CONTENT, _CALLS = (operator.attrgetter(f) for f in ("raw", "content", "calls"))
 
 
 def _is_dict(raw: Any) -> bool:

@@ -162,8 +162,6 @@ class Reader:
 
     def __init__(self) -> None:
         self._read: list[tuple[BaseMessage, Any, Any, int, Message]] = []
-        self._objects: list[BaseMessage] = []
-        self._contents: list[Any] = []
         self._out: list[Message] = []
         self._names: dict[str, str] = {}
         self._unnamed: set[str] = set()
@@ -182,8 +180,14 @@ class Reader:
         if (
             n
             and len(messages) >= n
-            and all(map(operator.is_, messages[:n], self._objects))
-            and all(map(operator.is_, [m.content for m in messages[:n]], self._contents))
+            and all(map(operator.is_, messages, map(operator.itemgetter(0), previous)))
+            and all(
+                map(
+                    operator.is_,
+                    [m.content for m in messages[:n]],
+                    map(operator.itemgetter(1), previous),
+                )
+            )
             and all(
                 e[2] is (m.tool_calls if isinstance(m, AIMessage) else None)
                 and e[3] == (len(m.content) if isinstance(m.content, list) else -1)
@@ -221,8 +225,6 @@ class Reader:
                 same += 1
             fresh.append(entry)
         self._read = fresh
-        self._objects = [e[0] for e in fresh]
-        self._contents = [e[1] for e in fresh]
         read = [e[4] for e in fresh]
         new_ids = {
             p.tool_call_id
