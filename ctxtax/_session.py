@@ -160,56 +160,42 @@ def estimate_bill(
 
     ``price_of`` gives each call's price (calls of one session may use different models); the
     bill has a cost only when every call has a price. ``kept`` (a dict an `Auditor` keeps
-    between audits of a growing session) holds each call's share, reused while the call, the
-    one before it and the token counts of the messages it reads are unchanged.
+    between audits of a growing session) holds the running totals after each call, reused for
+    the leading calls that are the same objects, reading messages whose counts are unchanged.
     """
     calls = ctx.model_calls() if calls is None else calls
     counts = (tokens.message_tokens, tokens.framing_tokens)
-    old_calls: Sequence[Call] = ()
-    old_shares: list[_Share] = []
-    same_upto = 0
-    if kept and kept.get("policy") == policy and kept.get("tools") == tokens.tools_total:
-        old_calls, old_shares, old_prices = kept["calls"], kept["shares"], kept["prices"]
-        same_upto = min(_same_prefix(a, b) for a, b in zip(kept["counts"], counts, strict=True))
     input_tokens = write = read = output = 0
     cost: float | None = 0.0
     prev: Call | None = None
-    shares: list[_Share] = []
     prices: list[Price | None] = []
+    reaches: list[int] = []
     totals: list[tuple[int, int, int, int, float | None]] = []
-    # The leading calls that are the very calls of last time, reading unchanged messages, add
-    # what they added then: start from the running totals after them.
+    # The leading calls that are the very calls of last time, reading unchanged messages at
+    # the same prices, add what they added then: start from the running totals after them.
     start = 0
-    if old_calls:
-        reaches, old_totals = kept["reaches"], kept["totals"]  # type: ignore[index]
+    if kept and kept["policy"] == policy and kept["tools"] == tokens.tools_total:
+        same_upto = min(_same_prefix(a, b) for a, b in zip(kept["counts"], counts, strict=True))
+        old_calls, old_prices, old_reaches = kept["calls"], kept["prices"], kept["reaches"]
         limit = min(len(calls), len(old_calls))
-        while start < limit and calls[start] is old_calls[start] and reaches[start] <= same_upto:
-            start += 1
-        if start and price_of is not None:
-            # prices are per model: the same calls have the same prices unless they changed
-            while start and price_of(calls[start - 1]) is not old_prices[start - 1]:
-                start -= 1
-        if start:
-            input_tokens, write, read, output, cost = old_totals[start - 1]
-            shares = list(old_shares[:start])
-            prices = list(old_prices[:start])
-            totals = list(old_totals[:start])
-            prev = calls[start - 1]
-    for k in range(start, len(calls)):
-        call = calls[k]
-        price = price_of(call) if price_of is not None else None
-        if (
-            k < len(old_calls)
-            and _same_call(old_calls[k], call)
-            and (k == 0 or _same_call(old_calls[k - 1], prev))
-            and (old_prices[k] is price or old_prices[k] == price)
-            and _reach(prev, call) <= same_upto
+        while (
+            start < limit
+            and calls[start] is old_calls[start]
+            and old_reaches[start] <= same_upto
+            and (price_of is None or price_of(calls[start]) is old_prices[start])
         ):
-            share = old_shares[k]
-        else:
-            share = _call_share(prev, call, tokens, policy, price)
-        shares.append(share)
+            start += 1
+        if start:
+            input_tokens, write, read, output, cost = kept["totals"][start - 1]
+            prices = old_prices[:start]
+            reaches = old_reaches[:start]
+            totals = kept["totals"][:start]
+            prev = calls[start - 1]
+    for call in calls[start:]:
+        price = price_of(call) if price_of is not None else None
+        share = _call_share(prev, call, tokens, policy, price)
         prices.append(price)
+        reaches.append(_reach(prev, call))
         input_tokens += share[0]
         write += share[1]
         read += share[2]
@@ -218,15 +204,10 @@ def estimate_bill(
         totals.append((input_tokens, write, read, output, cost))
         prev = call
     if kept is not None:
-        kept_reaches = kept.get("reaches", [])[:start] if start else []
-        reaches = kept_reaches + [
-            _reach(calls[k - 1] if k else None, calls[k]) for k in range(start, len(calls))
-        ]
         kept.update(
             policy=policy,
             tools=tokens.tools_total,
             calls=tuple(calls),
-            shares=shares,
             prices=prices,
             counts=counts,
             reaches=reaches,
@@ -239,17 +220,6 @@ def estimate_bill(
         cache_read_tokens=read,
         output_tokens=output,
         cost_usd=round(cost, 6) if cost is not None and calls else None,
-    )
-
-
-def _same_call(a: Call, b: Call | None) -> bool:
-    return b is not None and (
-        a is b
-        or (
-            (a.start, a.end, a.head, a.output, a.model, a.with_tools)
-            == (b.start, b.end, b.head, b.output, b.model, b.with_tools)
-            and a.usage == b.usage
-        )
     )
 
 
