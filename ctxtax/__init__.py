@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     "Accuracy": "ctxtax._report",
+    "AppliedEdit": "ctxtax._edits",
     "Audited": "ctxtax._context_audit",
     "Auditor": "ctxtax._auditor",
     "Edit": "ctxtax._findings",
@@ -63,6 +64,7 @@ __all__ = [
     "PRICES",
     "PRICES_DATE",
     "Accuracy",
+    "AppliedEdit",
     "Audited",
     "Auditor",
     "Call",
@@ -122,6 +124,7 @@ if TYPE_CHECKING:
     from ctxtax._config import Config as Config
     from ctxtax._config import load_config as load_config
     from ctxtax._context_audit import Audited as Audited
+    from ctxtax._edits import AppliedEdit as AppliedEdit
     from ctxtax._engine import audit as audit
     from ctxtax._findings import Edit as Edit
     from ctxtax._findings import Finding as Finding

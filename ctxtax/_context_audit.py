@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from ctxtax._counting import ContextTokens, Provider, count_context, provider_for
 from ctxtax._findings import Finding, replaced
-from ctxtax._memo import with_calls
+from ctxtax._memo import report_order, with_calls
 from ctxtax._model import Call, Context
 from ctxtax._pricing import Price
 from ctxtax._report import (
@@ -90,14 +90,15 @@ class Audited:
     calls: tuple[Call, ...]
     carried: npt.NDArray[np.int64]
     raw_findings: list[Finding]
-    """The findings in report order; the ``calls`` of those whose ids are in ``stale`` (reused
-    from an earlier audit) may be out of date, which edits do not mind: `findings` has them
+    """The findings in report order; the ``calls`` of those in ``stale`` (reused from an
+    earlier audit) may be out of date, which edits do not mind: `findings` has them
     right."""
     prices: Mapping[str, Price]
     cache_policy: CachePolicy | None
     memo: AuditMemo | None = None
     """What an `Auditor` keeps between audits: the report reuses its rows, waste and bill."""
-    stale: set[int] = field(default_factory=set)
+    stale: list[Sequence[Finding]] = field(default_factory=list)
+    """The findings reused with the calls they were made with, in groups."""
     stampers: dict[str, Callable[[Finding], dict[str, Any] | None]] = field(default_factory=dict)
     """What brings a rule's reused findings up to date, by rule code (`Session.stamp_later`)."""
     _findings: list[Finding] | None = field(default=None, repr=False)
@@ -107,7 +108,8 @@ class Audited:
     def findings(self) -> list[Finding]:
         """The findings, each with the calls that carried it in this session."""
         if self._findings is None:
-            stale, carried, stampers = self.stale, self.carried, self.stampers
+            stale = {id(f) for group in self.stale for f in group}
+            carried, stampers = self.carried, self.stampers
             out: list[Finding] = []
             for f in self.raw_findings:
                 if id(f) in stale:
@@ -156,7 +158,7 @@ def find_waste(
         ctx, counter, provider=provider, memo=memo.counts if memo is not None else None
     )
     calls = ctx.model_calls() if calls is None else calls
-    carried = residency(ctx, calls)
+    carried = residency(ctx, calls, memo.residency if memo is not None else None)
     rules = select_rules() if rules is None else rules
     unchanged = memo.unchanged(ctx.messages) if memo is not None else 0  # may empty memories
     session = Session(
@@ -175,14 +177,10 @@ def find_waste(
         findings = [f for rule in rules for f in rule.check(session)]
     else:
         findings = memo.run(rules, session)
-    findings.sort(
-        key=lambda f: (
-            f.loc.message if f.loc.message is not None else -1,
-            f.loc.part or 0,
-            f.loc.token_start or 0,
-            f.code,
-        )
-    )
+    if memo is None:
+        findings.sort(key=report_order)
+    else:
+        findings = memo.ordered(findings)
     return Audited(
         context=ctx,
         model=model,
@@ -192,7 +190,7 @@ def find_waste(
         calls=calls,
         carried=carried,
         raw_findings=findings,
-        stale=set(memo.stale) if memo is not None else set(),
+        stale=list(memo.stale) if memo is not None else [],
         stampers=session.stampers or {},
         prices=prices or {},
         cache_policy=cache_policy,

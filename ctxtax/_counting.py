@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -194,6 +195,26 @@ class CountMemo:
                 return len(old.messages), table
         return None
 
+    def nearest(
+        self, ctx: Context, provider: Provider
+    ) -> tuple[Context, ContextTokens, list[int]] | None:
+        """A table counted lately for a context that ``ctx`` mostly repeats: the same tools, at
+        most as many messages, all but a few of them (returned) the very same objects at the
+        same positions. An optimizer counts the history, then the history with its edits."""
+        best: tuple[Context, ContextTokens, list[int]] | None = None
+        for old, old_provider, table in self._recent:
+            if old_provider != provider or old.tools is not ctx.tools:
+                continue
+            if len(old.messages) > len(ctx.messages):
+                continue
+            same = map(operator.is_, old.messages, ctx.messages)
+            changed = [i for i, kept in enumerate(same) if not kept]
+            if len(changed) <= max(16, len(ctx.messages) // 8) and (
+                best is None or len(changed) < len(best[2])
+            ):
+                best = (old, table, changed)
+        return best
+
     def remember(self, ctx: Context, provider: Provider, table: ContextTokens) -> None:
         """Keep ``table`` as one of the last few counted (see `grown_from`)."""
         self._recent = [(ctx, provider, table), *self._recent[:2]]
@@ -233,12 +254,20 @@ def count_context(
         grown = memo.grown_from(ctx, provider)
         if grown is not None and grown[0] == len(ctx.messages):
             return grown[1]
+        patched: ContextTokens | None = None
         if grown is not None and grown[0] > 0:
-            table = _extend_table(ctx, counter, provider, memo, *grown)
-            memo.remember(ctx, provider, table)
-            return table
+            patched = _extend_table(ctx, counter, provider, memo, *grown)
+        else:
+            near = memo.nearest(ctx, provider)
+            if near is not None and near[0].messages:
+                patched = _patch_table(ctx, counter, provider, memo, *near)
+        if patched is not None:
+            memo.prune(ctx)
+            memo.remember(ctx, provider, patched)
+            return patched
     table = _count(ctx, counter, provider, memo)
     if memo is not None:
+        memo.prune(ctx)
         memo.remember(ctx, provider, table)
     return table
 
@@ -266,6 +295,48 @@ def _extend_table(
     )
 
 
+def _patch_table(
+    ctx: Context,
+    counter: TokenCounter,
+    provider: Provider,
+    memo: CountMemo,
+    old: Context,
+    before: ContextTokens,
+    changed: list[int],
+) -> ContextTokens | None:
+    """``before`` (the table of ``old``) with the ``changed`` messages counted again and the
+    messages past ``old``'s added; None when a replaced message took an estimate with it (the
+    whole count then says which estimates still hold)."""
+    n = len(old.messages)
+    todo = [*changed, *range(n, len(ctx.messages))]
+    rest = _count(
+        ctx.model_copy(update={"messages": tuple(ctx.messages[i] for i in todo)}),
+        counter,
+        provider,
+        memo,
+    )
+    for i in changed:
+        entry = memo._messages.get((id(old.messages[i]), provider))
+        if entry is None or not entry[3] <= rest.estimates:
+            return None
+    message_tokens = np.concatenate((before.message_tokens, rest.message_tokens[len(changed) :]))
+    framing_tokens = np.concatenate((before.framing_tokens, rest.framing_tokens[len(changed) :]))
+    part_tokens = before.part_tokens + rest.part_tokens[len(changed) :]
+    for k, i in enumerate(changed):
+        message_tokens[i] = rest.message_tokens[k]
+        framing_tokens[i] = rest.framing_tokens[k]
+        part_tokens[i] = rest.part_tokens[k]
+    return ContextTokens(
+        provider=provider,
+        framing=before.framing,
+        message_tokens=message_tokens,
+        framing_tokens=framing_tokens,
+        part_tokens=part_tokens,
+        tool_tokens=before.tool_tokens,
+        estimates=before.estimates | rest.estimates,
+    )
+
+
 def _count(
     ctx: Context, counter: TokenCounter, provider: Provider, memo: CountMemo | None
 ) -> ContextTokens:
@@ -288,11 +359,10 @@ def _count(
     lookup[""] = 0
 
     estimates: set[str] = set()
-    n = len(messages)
-    message_tokens = np.zeros(n, dtype=np.int64)
-    framing_tokens = np.zeros(n, dtype=np.int64)
+    message_tokens: list[int] = []
+    framing_tokens: list[int] = []
     part_tokens: list[list[int]] = []
-    for i, (message, known_counts) in enumerate(zip(messages, known, strict=True)):
+    for message, known_counts in zip(messages, known, strict=True):
         hit = known_counts
         if hit is None:
             frame = framing.per_message + lookup[message.role]
@@ -307,20 +377,18 @@ def _count(
         if own_estimates:
             estimates.update(own_estimates)
         part_tokens.append(counts)
-        framing_tokens[i] = frame
-        message_tokens[i] = frame + sum(counts)
+        framing_tokens.append(frame)
+        message_tokens.append(frame + sum(counts))
     tool_tokens = [lookup[s] + framing.per_tool for s in schema_texts]
     if tool_tokens:
         estimates.add("tool schemas")
     if provider != "openai":
         estimates.add("message framing")
-    if memo is not None:
-        memo.prune(ctx)
     return ContextTokens(
         provider=provider,
         framing=framing,
-        message_tokens=message_tokens,
-        framing_tokens=framing_tokens,
+        message_tokens=np.array(message_tokens, dtype=np.int64),
+        framing_tokens=np.array(framing_tokens, dtype=np.int64),
         part_tokens=part_tokens,
         tool_tokens=tool_tokens,
         estimates=estimates,

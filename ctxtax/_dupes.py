@@ -22,7 +22,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -45,6 +45,8 @@ BANDS = 16
 ROWS = 4
 NEAR_CANDIDATES = 8
 NUMERIC_ID = np.uint32(0xFFFFFFFE)
+
+_T = TypeVar("_T", bound=np.generic)
 
 _TEXT_KINDS: frozenset[PartKind] = frozenset(
     {"text", "reasoning", "tool_call", "tool_result", "document", "other"}
@@ -140,8 +142,11 @@ def call_windows(
     A message no call carries (the tail of a log) belongs to the last window that starts
     before it.
     """
+    calls = ctx.model_calls() if calls is None else calls
+    if all(call.start == 0 for call in calls):  # no compaction: one window holds everything
+        return [(0, 0)] * max(0, len(ctx.messages) - first)
     reach: dict[int, tuple[int, int]] = {}
-    for call in ctx.model_calls() if calls is None else calls:
+    for call in calls:
         end, head = reach.get(call.start, (0, 0))
         reach[call.start] = (max(end, call.end), max(head, min(call.head, call.start)))
     windows = sorted((start, end, head) for start, (end, head) in reach.items())
@@ -251,9 +256,9 @@ class DuplicateIndex:
                 Block(message, part, kind, text, int(a), int(b), name, call_id, role, window)
             )
         new_tokens = np.concatenate(ids) if ids else np.zeros(0, np.uint32)
-        self._tokens = np.concatenate((self._tokens, new_tokens.astype(np.uint32, copy=False)))
+        self._tokens = _appended(self._tokens, new_tokens.astype(np.uint32, copy=False))
         block_ids = np.repeat(np.arange(first_new, len(self.blocks), dtype=np.int32), lengths)
-        self._block_of = np.concatenate((self._block_of, block_ids))
+        self._block_of = _appended(self._block_of, block_ids)
         self._block_lo = np.concatenate((self._block_lo, lo))
         self._block_hi = np.concatenate((self._block_hi, hi))
         # Blocks in runs of one call window: a new window starts a new first-occurrence table.
@@ -452,6 +457,19 @@ def _decoded_range(
         return 0, 0
     head = len(decode(ids[:start].tolist()))
     return head, head + len(decode(ids[start:end].tolist()))
+
+
+def _appended(array: npt.NDArray[_T], more: npt.NDArray[_T]) -> npt.NDArray[_T]:
+    """``array`` with ``more`` after it, as a view of a buffer with room to grow: a growing
+    index appends a message's tokens without copying every token it holds. (Earlier views stay
+    as they were: only the space past them is written.)"""
+    n = len(array)
+    base = array.base if isinstance(array.base, np.ndarray) else array
+    if n + len(more) > len(base) or base[:n].ctypes.data != array.ctypes.data:
+        base = np.empty(max(2 * (n + len(more)), 1024), dtype=array.dtype)
+        base[:n] = array
+    base[n : n + len(more)] = more
+    return base[: n + len(more)]
 
 
 @cache

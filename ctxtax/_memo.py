@@ -14,7 +14,10 @@ gets the message's residency of this audit.
 
 from __future__ import annotations
 
+import operator
+from bisect import bisect_right
 from collections.abc import Hashable, Sequence
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,6 +32,18 @@ if TYPE_CHECKING:
     from ctxtax.rules.base import Rule, Session
 
 _Entry = tuple[Message, tuple[Finding, ...]]
+_SortKey = tuple[int, int, int, str]
+
+
+def report_order(finding: Finding) -> _SortKey:
+    """Where a finding sorts in a report: by message, part, first token, then rule code."""
+    loc = finding.loc
+    return (
+        loc.message if loc.message is not None else -1,
+        loc.part or 0,
+        loc.token_start or 0,
+        finding.code,
+    )
 
 
 def with_calls(finding: Finding, residency: npt.NDArray[np.int64]) -> Finding:
@@ -50,12 +65,14 @@ class AuditMemo:
         "_flat",
         "_keyed",
         "_messages",
+        "_order",
         "_previous",
         "bill",
         "checked",
         "counts",
         "memories",
         "part_rows",
+        "residency",
         "reused",
         "rows_state",
         "stale",
@@ -67,14 +84,18 @@ class AuditMemo:
         self._by_message: dict[str, dict[tuple[int, int], _Entry]] = {}
         self._keyed: dict[str, tuple[Hashable, tuple[Finding, ...]]] = {}
         self._flat: dict[str, tuple[tuple[Message, ...], list[Finding]]] = {}
-        self.stale: set[int] = set()
-        """Ids of the findings the last audit reused with the ``calls`` they were made with."""
+        self.stale: list[Sequence[Finding]] = []
+        """The findings the last audit reused with the ``calls`` they were made with (in groups:
+        `ctxtax._context_audit.Audited` makes the set of their ids when a report asks)."""
+        self._order: tuple[list[Finding], list[_SortKey], dict[int, _SortKey]] | None = None
         self._messages: tuple[Message, ...] = ()
         self._previous: tuple[Message, ...] = ()
         self.memories: dict[str, dict[str, Any]] = {}
         """What rules keep between audits (`Session.memory`)."""
         self.part_rows: dict[int, Any] = {}
         """The report's part rows by message (see `ctxtax._context_audit.Audited`)."""
+        self.residency: dict[str, Any] = {}
+        """The calls counted in the last audit's residency (see `ctxtax._session.residency`)."""
         self.bill: dict[str, Any] = {}
         """The bill's shares per call (see `ctxtax._session.estimate_bill`)."""
         self.rows_state: dict[str, Any] = {}
@@ -93,8 +114,10 @@ class AuditMemo:
         self._keyed.clear()
         self._flat.clear()
         self._messages = self._previous = ()
+        self._order = None
         self.memories = {}
         self.part_rows = {}
+        self.residency = {}
         self.bill = {}
         self.rows_state = {}
         self.waste_state = {}
@@ -120,7 +143,7 @@ class AuditMemo:
         out: list[Finding] = []
         self.checked = 0
         self.reused = []
-        self.stale = set()
+        self.stale = []
         for rule in rules:
             if rule.scope == "message":
                 out.extend(self._per_message(rule, session))
@@ -132,16 +155,34 @@ class AuditMemo:
             kept = self._keyed.get(rule.code)
             if kept is not None and kept[0] == key:
                 self.reused.append(rule.code)
-                self.stale.update(id(f) for f in kept[1])
+                self.stale.append(kept[1])
                 out.extend(kept[1])
             else:
                 # A keyed rule reports its findings' messages' residency as their calls: it may
                 # hand back findings it kept with their old calls; the report brings them up.
                 found = tuple(rule.check(session))
                 self._keyed[rule.code] = (key, found)
-                self.stale.update(id(f) for f in found)
+                self.stale.append(found)
                 out.extend(found)
         return out
+
+    def ordered(self, found: list[Finding]) -> list[Finding]:
+        """``found`` in report order (`report_order`, ties in the order found).
+
+        A growing session mostly finds what it found last time plus a few findings: those are
+        put in place in the last audit's order instead of sorting everything again."""
+        if self._order is not None and _merged(self._order, found):
+            return list(self._order[0])
+        keys = [report_order(f) for f in found]
+        order = sorted(range(len(found)), key=keys.__getitem__)
+        out = [found[i] for i in order]
+        sorted_keys = [keys[i] for i in order]
+        if any(map(operator.eq, sorted_keys, sorted_keys[1:])):
+            # Two findings at one place: the order of the rules' output decides, each time.
+            self._order = None
+            return out
+        self._order = (out, sorted_keys, dict(zip(map(id, out), sorted_keys, strict=True)))
+        return list(out)
 
     def _per_message(self, rule: Rule, session: Session) -> list[Finding]:
         messages = session.context.messages
@@ -153,7 +194,7 @@ class AuditMemo:
         ):
             # The session only grew: the findings kept stand, the new messages are checked.
             seen, flat = before
-            self.stale.update(id(f) for f in flat)
+            self.stale.append(flat)
             todo = range(len(seen), len(messages))
             new = self._check(rule, session, list(todo)) if todo else {}
             flat = [*flat, *(f for i in todo for f in new[i])]
@@ -177,7 +218,7 @@ class AuditMemo:
         for i, message in enumerate(messages):
             entry_findings = kept[(i, id(message))][1]
             if i not in found:
-                self.stale.update(id(f) for f in entry_findings)
+                self.stale.append(entry_findings)
             flat.extend(entry_findings)
         self._flat[rule.code] = (messages, flat)
         return flat
@@ -193,4 +234,39 @@ class AuditMemo:
         return found
 
 
-__all__ = ["AuditMemo", "with_calls"]
+def _merged(
+    order: tuple[list[Finding], list[_SortKey], dict[int, _SortKey]], found: list[Finding]
+) -> bool:
+    """Update ``order`` (the last audit's findings in order, their keys, the keys by id) to
+    ``found``: those gone dropped, the new ones put in place. False, with ``order`` unchanged,
+    when that is not cheaper than sorting (many new) or a tie would need the rules' order."""
+    out, keys, known = order
+    by_id = dict(zip(map(id, found), found, strict=True))
+    new_ids = by_id.keys() - known.keys()
+    if len(new_ids) > 64:
+        return False
+    added = sorted(((report_order(by_id[i]), by_id[i]) for i in new_ids), key=_first)
+    places = [bisect_right(keys, key) for key, _ in added]
+    if any(at and keys[at - 1] == key for at, (key, _) in zip(places, added, strict=True)) or any(
+        a == b for (a, _), (b, _) in pairwise(added)
+    ):
+        return False
+    if len(found) - len(added) != len(out):
+        kept = [i for i, f in enumerate(out) if id(f) in by_id]
+        for i in set(range(len(out))).difference(kept):
+            del known[id(out[i])]
+        out[:] = [out[i] for i in kept]
+        keys[:] = [keys[i] for i in kept]
+    for key, finding in reversed(added):
+        at = bisect_right(keys, key)
+        keys.insert(at, key)
+        out.insert(at, finding)
+        known[id(finding)] = key
+    return True
+
+
+def _first(item: tuple[_SortKey, Finding]) -> _SortKey:
+    return item[0]
+
+
+__all__ = ["AuditMemo", "report_order", "with_calls"]

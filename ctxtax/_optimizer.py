@@ -18,6 +18,7 @@ from ctxtax._auditor import Auditor
 from ctxtax._context_audit import Audited
 from ctxtax._counting import count_context, provider_for
 from ctxtax._edits import Applied, AppliedEdit, ApplyCache, Candidate, apply
+from ctxtax._gc import paused_gc
 from ctxtax._model import Context, Message
 from ctxtax._optimize import (
     Optimized,
@@ -174,6 +175,10 @@ class Optimizer:
         return self._run(ctx)[1]
 
     def _run(self, ctx: Context) -> tuple[Applied, Step]:
+        with paused_gc():  # see `ctxtax._gc`: the edits allocate much and free little
+            return self._run_paused(ctx)
+
+    def _run_paused(self, ctx: Context) -> tuple[Applied, Step]:
         self.calls += 1
         audited = self.auditor.find(ctx)
         if self._made and not self._still_valid(ctx):

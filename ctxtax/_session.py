@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ctxtax._counting import ContextTokens
 from ctxtax._model import Call, Context, Usage
+from ctxtax._prefix import same_prefix
 from ctxtax._pricing import Price
 
 CachePolicy = Literal["anthropic", "openai", "none"]
@@ -247,18 +248,38 @@ def recorded_bill(ctx: Context) -> Bill | None:
     )
 
 
-def residency(ctx: Context, calls: Sequence[Call] | None = None) -> npt.NDArray[np.int64]:
-    """For each message, the number of calls whose prompt carried it."""
+def residency(
+    ctx: Context, calls: Sequence[Call] | None = None, kept: dict[str, Any] | None = None
+) -> npt.NDArray[np.int64]:
+    """For each message, the number of calls whose prompt carried it.
+
+    ``kept`` (a dict an `Auditor` keeps between audits) holds the calls counted last time: the
+    calls that are the very same objects are not counted again."""
     calls = ctx.model_calls() if calls is None else calls
-    delta = np.zeros(len(ctx.messages) + 1, dtype=np.int64)
+    n = len(ctx.messages)
+    before: Sequence[Call] = kept.get("calls", ()) if kept is not None else ()
+    delta = kept.get("delta") if kept is not None else None
+    if delta is not None and len(delta) <= n + 1:
+        same = same_prefix(before, calls)
+        delta = np.concatenate((delta, np.zeros(n + 1 - len(delta), dtype=np.int64)))
+        _add_calls(delta, before[same:], -1)
+        _add_calls(delta, calls[same:], 1)
+    else:
+        delta = np.zeros(n + 1, dtype=np.int64)
+        _add_calls(delta, calls, 1)
+    if kept is not None:
+        kept.update(calls=calls, delta=delta)
+    return np.cumsum(delta[:-1])
+
+
+def _add_calls(delta: npt.NDArray[np.int64], calls: Sequence[Call], sign: int) -> None:
     for call in calls:
         head = min(call.head, call.start)
         if head:
-            delta[0] += 1
-            delta[head] -= 1
-        delta[call.start] += 1
-        delta[call.end] -= 1
-    return np.cumsum(delta[:-1])
+            delta[0] += sign
+            delta[head] -= sign
+        delta[call.start] += sign
+        delta[call.end] -= sign
 
 
 __all__ = [

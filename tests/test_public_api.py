@@ -15,6 +15,7 @@ def test_all_is_sorted_and_pinned() -> None:
         "PRICES",
         "PRICES_DATE",
         "Accuracy",
+        "AppliedEdit",
         "Audited",
         "Auditor",
         "Call",

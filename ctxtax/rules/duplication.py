@@ -8,13 +8,14 @@ exactly one of CTX101 / CTX103 / CTX104, decided once per session by `classify`.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Callable, Hashable, Iterator
 from functools import partial
 from typing import Any
 
 from ctxtax._dupes import Block, DuplicateIndex, ExactSpan
 from ctxtax._findings import Edit, Finding, Loc, trusted
-from ctxtax._prefix import starts_with
+from ctxtax._prefix import same_prefix, starts_with
 from ctxtax.rules._dup_classes import Classified, Classifier, NearCopy
 from ctxtax.rules.base import Rule, RuleOptions, Session, register
 
@@ -77,10 +78,22 @@ def classes_key(session: Session) -> Hashable:
     index = session.duplicates
     windows = session.cache.get(_WINDOWS_KEY)
     if windows is None:
-        windows = session.cache[_WINDOWS_KEY] = frozenset(
-            (c.start, min(c.head, c.start)) for c in session.calls
-        )
+        windows = session.cache[_WINDOWS_KEY] = _windows(session)
     return (index.serial, _classes_key(session), windows)
+
+
+def _windows(session: Session) -> frozenset[tuple[int, int]]:
+    """The (start, head) of every call window; kept between the audits of a growing session,
+    where the calls are mostly the very objects of last time."""
+    memory = session.memory(_WINDOWS_KEY)
+    calls = session.calls
+    before: tuple[Any, ...] = memory.get("calls", ())
+    counts: Counter[tuple[int, int]] = memory.setdefault("counts", Counter())
+    same = same_prefix(before, calls)
+    counts.subtract((c.start, min(c.head, c.start)) for c in before[same:])
+    counts.update((c.start, min(c.head, c.start)) for c in calls[same:])
+    memory["calls"] = calls
+    return frozenset(w for w, n in counts.items() if n > 0)
 
 
 def _span_edit(session: Session, span: ExactSpan) -> Edit | None:

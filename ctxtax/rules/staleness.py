@@ -104,43 +104,69 @@ class SupersededResult(Rule):
         opts = self.options
         assert isinstance(opts, SupersededOptions)
         ignored = {t.lower() for t in opts.ignore_tools}
-        known: dict[Any, Any] = session.memory(f"{self.code}.findings")
-        groups: dict[str, list[Action]] = defaultdict(list)
-        for action in actions(session):
+        # Kept between the audits of a growing session: the groups, and each group's findings.
+        # A group is looked at again when it gains an answer, or while a pair in it waits for
+        # a call that carries both.
+        state = session.memory(f"{self.code}.groups")
+        acts = actions(session)
+        if state.get("done", 0) > len(acts):
+            state.clear()
+        groups: dict[str, list[Action]] = state.setdefault("groups", {})
+        found: dict[str, list[Finding]] = state.setdefault("found", {})
+        waiting: set[str] = state.setdefault("waiting", set())
+        touched = set(waiting)
+        for action in acts[state.get("done", 0) :]:
             if (
                 action.key is not None
                 and not action.failed
                 and not action.mutating
                 and action.name.lower() not in ignored
             ):
-                groups[action.key].append(action)
-        for group in groups.values():
-            if len(group) < 2:
-                continue
-            texts = [part_text(session, a.result) for a in group]
-            # The next answer whose text differs, computed from the end.
-            following: list[int | None] = [None] * len(group)
-            for i in range(len(group) - 2, -1, -1):
-                following[i] = i + 1 if texts[i + 1] != texts[i] else following[i + 1]
-            seen: set[str] = set()
-            for i, action in enumerate(group):
-                copy = texts[i] in seen
-                seen.add(texts[i])
-                later_at = following[i]
-                if copy or later_at is None:
-                    continue
-                later = group[later_at]
-                if carried(session, action.result[0], later.result[0]) == 0:
-                    continue  # no call carried both yet
-                # What a finding says is fixed by the two results; only its calls move as the
-                # session grows (brought up to date for the report, below).
-                key = (action.result, later.result)
-                finding = known.get(key, _MISSING)
-                if finding is _MISSING:
-                    finding = known[key] = self._finding(session, action, later, opts.min_tokens)
-                if isinstance(finding, Finding):
-                    yield finding
+                groups.setdefault(action.key, []).append(action)
+                touched.add(action.key)
+        state["done"] = len(acts)
+        for key in touched:
+            group = groups[key]
+            if len(group) >= 2:
+                found[key] = self._group(session, group, opts.min_tokens, waiting, key)
+        for key in groups:
+            if key in found:
+                yield from found[key]
         session.stamp_later(self.code, partial(_superseded_calls, session))
+
+    def _group(
+        self, session: Session, group: list[Action], min_tokens: int, waiting: set[str], key: str
+    ) -> list[Finding]:
+        """The findings of one group of answers to the same question (``key`` joins
+        ``waiting`` while a pair in it waits for a call that carries both)."""
+        known: dict[Any, Any] = session.memory(f"{self.code}.findings")
+        texts = [part_text(session, a.result) for a in group]
+        # The next answer whose text differs, computed from the end.
+        following: list[int | None] = [None] * len(group)
+        for i in range(len(group) - 2, -1, -1):
+            following[i] = i + 1 if texts[i + 1] != texts[i] else following[i + 1]
+        seen: set[str] = set()
+        out: list[Finding] = []
+        waiting.discard(key)
+        for i, action in enumerate(group):
+            copy = texts[i] in seen
+            seen.add(texts[i])
+            later_at = following[i]
+            if copy or later_at is None:
+                continue
+            later = group[later_at]
+            if carried(session, action.result[0], later.result[0]) == 0:
+                waiting.add(key)
+                continue  # no call carried both yet
+            # What a finding says is fixed by the two results; only its calls move as the
+            # session grows (brought up to date for the report, below).
+            pair = (action.result, later.result)
+            finding = known.get(pair, _MISSING)
+            if finding is _MISSING:
+                finding = known[pair] = self._finding(session, action, later, min_tokens)
+            if isinstance(finding, Finding):
+                out.append(finding)
+        return out
 
     def _finding(
         self, session: Session, old: Action, new: Action, min_tokens: int
@@ -495,17 +521,36 @@ class OldReasoningOptions(RuleOptions):
     include_anthropic: bool = False
 
 
-def _turn_starts(session: Session) -> list[int]:
-    """Messages that open a turn: user input that is neither a tool result nor the observation
-    of a text action."""
-    observed = {a.result[0] for a in actions(session) if a.call is None and a.call_id is None}
-    return [
-        i
-        for i, m in enumerate(session.context.messages)
-        if m.role == "user"
-        and i not in observed
-        and not any(p.kind == "tool_result" for p in m.parts)
-    ]
+def _turn_starts(session: Session) -> tuple[list[int], list[tuple[int, int]]]:
+    """Messages that open a turn (user input that is neither a tool result nor the observation
+    of a text action), and the readable reasoning parts.
+
+    Kept between the audits of a growing session: only the messages appended since are read;
+    which user messages observe a text action is asked of the action table each time."""
+    memory = session.memory("CTX304.messages")
+    messages = session.context.messages
+    done = int(memory.get("done", 0))
+    users: list[int] = memory.setdefault("users", [])
+    reasoning: list[tuple[int, int]] = memory.setdefault("reasoning", [])
+    if done > len(messages):
+        done = 0
+        users.clear()
+        reasoning.clear()
+    for i in range(done, len(messages)):
+        message = messages[i]
+        if message.role == "user":
+            if not any(p.kind == "tool_result" for p in message.parts):
+                users.append(i)
+        elif message.role == "assistant":
+            reasoning.extend(
+                (i, j)
+                for j, part in enumerate(message.parts)
+                if part.kind == "reasoning" and not part.encrypted and part.text.strip()
+            )
+    memory["done"] = len(messages)
+    acts = actions(session)
+    observed = {a.result[0] for a in acts if a.call is None and a.call_id is None}
+    return [i for i in users if i not in observed], reasoning
 
 
 @register
@@ -549,22 +594,19 @@ class OldReasoning(Rule):
         assert isinstance(opts, OldReasoningOptions)
         if session.tokens.provider == "anthropic" and not opts.include_anthropic:
             return
-        starts = _turn_starts(session)
+        starts, reasoning = _turn_starts(session)
         keep = opts.keep_last_turns
-        if len(starts) < keep:
+        if len(starts) < keep or not reasoning:
             return
         cutoff = starts[-keep]
-        for i, message in enumerate(session.context.messages[:cutoff]):
-            if message.role != "assistant":
-                continue
-            for j, part in enumerate(message.parts):
-                if part.kind != "reasoning" or part.encrypted or not part.text.strip():
-                    continue
-                turn = bisect_right(starts, i) - 1
-                stale_from = starts[turn + keep]
-                finding = self._finding(session, (i, j), turn, stale_from, len(starts))
-                if finding is not None:
-                    yield finding
+        for i, j in reasoning:
+            if i >= cutoff:
+                break
+            turn = bisect_right(starts, i) - 1
+            stale_from = starts[turn + keep]
+            finding = self._finding(session, (i, j), turn, stale_from, len(starts))
+            if finding is not None:
+                yield finding
 
     def _finding(
         self, session: Session, at: tuple[int, int], turn: int, stale_from: int, turns: int

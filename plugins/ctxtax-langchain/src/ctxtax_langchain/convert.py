@@ -162,6 +162,13 @@ class Reader:
 
     def __init__(self) -> None:
         self._read: list[tuple[BaseMessage, Any, Any, int, Message]] = []
+        """Per message read: (the object, its content, its tool calls, its number of content
+        blocks or -1, the `Message` read)."""
+        self._objects: list[BaseMessage] = []
+        self._contents: list[Any] = []
+        self._watched: tuple[list[int], list[Any], list[int], list[int]] = ([], [], [], [])
+        """(AI messages, their tool calls, messages with block content, their sizes): what
+        else `_unchanged` compares."""
         self._out: list[Message] = []
         self._names: dict[str, str] = {}
         self._unnamed: set[str] = set()
@@ -170,6 +177,27 @@ class Reader:
         """Edited messages as written back (see `from_context`), by message object."""
         self.marked: dict[int, tuple[BaseMessage, Any, BaseMessage]] = {}
         """Written messages with what the middleware recorded in their metadata."""
+        self.sent: tuple[tuple[Message, ...], list[BaseMessage]] = ((), [])
+        """The messages written last call (see `ctxtax_langchain._core`), and what they were
+        written as."""
+
+    def _unchanged(self, messages: Sequence[BaseMessage]) -> bool:
+        """True when ``messages`` starts with the messages read last time, the same objects
+        holding the same ``content`` and ``tool_calls`` objects (compared without a Python-level
+        loop: this runs on the whole history at every call)."""
+        n = len(self._objects)
+        if not n or len(messages) < n:
+            return False
+        if not all(map(operator.is_, messages, self._objects)):
+            return False
+        if not all(map(operator.is_, map(_CONTENT, messages), self._contents)):
+            return False
+        ai, calls, blocks, sizes = self._watched
+        at = messages.__getitem__
+        return (
+            all(map(operator.is_, map(_TOOL_CALLS, map(at, ai)), calls))
+            and list(map(len, map(_CONTENT, map(at, blocks)))) == sizes
+        )
 
     def messages(self, messages: Sequence[BaseMessage]) -> tuple[Message, ...]:
         """The messages as ctxtax `Message`s, tool results named after their calls."""
@@ -177,27 +205,12 @@ class Reader:
         # The common case first: the same messages as last time, with the same content and
         # tool calls, and some more after them.
         n = len(previous)
-        if (
-            n
-            and len(messages) >= n
-            and all(map(operator.is_, messages, map(operator.itemgetter(0), previous)))
-            and all(
-                map(
-                    operator.is_,
-                    [m.content for m in messages[:n]],
-                    map(operator.itemgetter(1), previous),
-                )
-            )
-            and all(
-                e[2] is (m.tool_calls if isinstance(m, AIMessage) else None)
-                and e[3] == (len(m.content) if isinstance(m.content, list) else -1)
-                for e, m in zip(previous, messages[:n], strict=True)
-                if e[2] is not None or e[3] != -1
-            )
-        ):
+        if self._unchanged(messages):
             fresh, same = list(previous), n
         else:
             fresh, same = [], 0
+            self._objects, self._contents, self._watched = [], [], ([], [], [], [])
+        ai, calls_seen, blocks, sizes = self._watched
         for i in range(len(fresh), len(messages)):
             message = messages[i]
             content = message.content
@@ -224,6 +237,14 @@ class Reader:
             elif same == i:
                 same += 1
             fresh.append(entry)
+            self._objects.append(message)
+            self._contents.append(content)
+            if isinstance(message, AIMessage):
+                ai.append(i)
+                calls_seen.append(calls)
+            if size >= 0:
+                blocks.append(i)
+                sizes.append(size)
         self._read = fresh
         read = [e[4] for e in fresh]
         new_ids = {
@@ -266,6 +287,10 @@ class Reader:
         ):
             self._tools = (key, read_tools(tools))
         return self._tools[1]
+
+
+_CONTENT = operator.attrgetter("content")
+_TOOL_CALLS = operator.attrgetter("tool_calls")
 
 
 def to_context(
@@ -378,10 +403,22 @@ def from_context(ctx: Context, reader: Reader | None = None) -> list[BaseMessage
     """The context as LangChain messages: unedited messages are the very objects read.
 
     With the ``reader`` that read them, an edited message written before is written once."""
-    originals = ctx.raw if isinstance(ctx.raw, list) else []
+    out = write_messages(ctx.messages, ctx.raw, reader)
+    if reader is not None and len(reader.written) > 2 * len(ctx.messages) + 64:
+        alive = {id(m) for m in ctx.messages}
+        reader.written = {k: v for k, v in reader.written.items() if k in alive}
+    return out
+
+
+def write_messages(
+    messages: Sequence[Message], originals: Any, reader: Reader | None = None
+) -> list[BaseMessage]:
+    """`from_context` for some messages of a context (``originals``: its ``raw``, the list of
+    LangChain messages it was read from)."""
+    originals = originals if isinstance(originals, list) else []
     written = reader.written if reader is not None else {}
     out: list[BaseMessage] = []
-    for message in ctx.messages:
+    for message in messages:
         raw = message.raw
         if isinstance(raw, BaseMessage):
             out.append(raw)
@@ -397,9 +434,6 @@ def from_context(ctx: Context, reader: Reader | None = None) -> list[BaseMessage
         out.append(write_message(message, original if isinstance(original, BaseMessage) else None))
         if reader is not None:
             written[id(message)] = (message, out[-1])
-    if reader is not None and len(written) > 2 * len(ctx.messages) + 64:
-        alive = {id(m) for m in ctx.messages}
-        reader.written = {k: v for k, v in written.items() if k in alive}
     return out
 
 
@@ -411,4 +445,5 @@ __all__ = [
     "read_tools",
     "to_context",
     "write_message",
+    "write_messages",
 ]

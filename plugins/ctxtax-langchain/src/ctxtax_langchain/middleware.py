@@ -135,7 +135,7 @@ class CtxtaxMiddleware(AgentMiddleware):
             with self._serial(thread):
                 step = optimize_step(self.optimizer(thread), request.messages, request.tools)
             self._record(step)
-            if not step.edited and step.tools is None:
+            if not step.edits and step.tools is None:
                 return request
             update: dict[str, Any] = {"messages": step.messages}
             if step.tools is not None:
