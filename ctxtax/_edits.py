@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ctxtax._findings import Edit, EditAction, Finding, Loc, Safety
@@ -228,145 +228,11 @@ def _retext(part: Part, text: str) -> Part:
     return part.model_copy(update={"text": text, "raw": None})
 
 
-def apply(
-    ctx: Context, candidates: Sequence[Candidate], cache: ApplyCache | None = None
-) -> Applied:
-    """Make the edits of ``candidates`` that can be made together, in the order given.
-
-    Give the candidates in order of preference; an edit that conflicts with one accepted before
-    it is skipped. References (an edit with a ``source``) protect their source from later edits.
-    ``cache`` (an `ApplyCache` kept between calls) reuses the messages edited before.
-    """
-    claims = _Claims()
-    holding, named = marked_parts(ctx, cache)
-    accepted: list[tuple[Candidate, tuple[int, int] | None, tuple[int, int]]] = []
-    dropped_tools: list[tuple[Candidate, str]] = []
-    tool_names = {t.name for t in ctx.tools}
-    for cand in candidates:
-        edit, finding = cand.edit, cand.finding
-        if edit.action == "drop_tool":
-            name = edit.loc.tool
-            if name in tool_names and name not in {n for _, n in dropped_tools}:
-                dropped_tools.append((cand, name))
-            continue
-        key = _key(edit.loc)
-        if key is None or key[0] >= len(ctx.messages):
-            continue
-        message = ctx.messages[key[0]]
-        if key[1] >= len(message.parts):
-            continue
-        part = message.parts[key[1]]
-        if not _valid(ctx, edit, part, message):
-            continue
-        whole = edit.action in _WHOLE_PART
-        a, b = (0, len(part.text)) if whole else _range(edit.loc, part)
-        if not whole and b <= a:
-            continue
-        if key in named or (key in holding and (a, b) != (0, len(part.text))):
-            continue
-        if not claims.free(key, a, b, whole):
-            continue
-        source = finding.source
-        # Every edit that leaves a reference protects its source, lossy ones too (a near copy
-        # reduced to "near copy of X above" and the lines that differ needs X as it is).
-        src_key = _key(source) if source is not None else None
-        if src_key is not None and source is not None:
-            src_part = ctx.messages[src_key[0]].parts[src_key[1]]
-            sa, sb = _range(source, src_part)
-            if not claims.source_intact(src_key, sa, sb):
-                continue
-            if src_key == key and sa < b and a < sb:
-                continue  # a copy overlapping its own source
-            claims.protected[src_key].append((sa, sb))
-        if whole:
-            claims.whole.add(key)
-        claims.edited[key].append((a, b))
-        accepted.append((cand, key, (a, b)))
-    if cache is not None:
-        cache.prune(ctx)
-    return _build(ctx, accepted, dropped_tools, cache)
-
-
 _Built = tuple[
     Message, tuple[tuple[int, tuple[int, int]], ...], list[Candidate], Message, list[AppliedEdit]
 ]
 """An edited message: the original, its edits (by edit object and range), the candidates (they
 keep those objects alive), the result and the log of its edits."""
-
-
-def _build(
-    ctx: Context,
-    accepted: list[tuple[Candidate, tuple[int, int] | None, tuple[int, int]]],
-    dropped_tools: list[tuple[Candidate, str]],
-    cache: ApplyCache | None = None,
-) -> Applied:
-    by_part: dict[tuple[int, int], list[tuple[Candidate, tuple[int, int]]]] = defaultdict(list)
-    by_message: dict[int, list[tuple[Candidate, tuple[int, int]]]] = defaultdict(list)
-    for cand, key, rng in accepted:
-        if key is not None:
-            by_part[key].append((cand, rng))
-            by_message[key[0]].append((cand, rng))
-    messages = list(ctx.messages)
-    originals: dict[int, Message] = {}
-    log: list[AppliedEdit] = []
-    for i in sorted(by_message):
-        message = ctx.messages[i]
-        edits_key = tuple(sorted((id(c.edit), rng) for c, rng in by_message[i]))
-        kept = cache.built.get((i, id(message))) if cache is not None else None
-        if kept is not None and kept[0] is message and kept[1] == edits_key:
-            originals[i] = message
-            messages[i] = kept[3]
-            log.extend(kept[4])
-            continue
-        first_logged = len(log)
-        parts: list[Part | None] = list(message.parts)
-        for j in sorted({k[1] for k in by_part if k[0] == i}):
-            part = message.parts[j]
-            text = part.text
-            # Right to left, so earlier offsets stay valid.
-            for cand, (a, b) in sorted(by_part[(i, j)], key=lambda item: -item[1][0]):
-                edit = cand.edit
-                log.append(_logged(cand, text[a:b] if edit.action == "replace_text" else text))
-                if edit.action == "drop_part":
-                    parts[j] = None
-                    break
-                if edit.action == "replace_result":
-                    text = edit.replacement or ""
-                    continue
-                text = text[:a] + (edit.replacement or "") + text[b:]
-            current = parts[j]
-            if current is not None and text != part.text:
-                new = _retext(part, text)
-                if part.kind == "tool_result" and part.children:
-                    new = new.model_copy(update={"children": (), "raw": None})
-                parts[j] = new
-        originals[i] = message
-        messages[i] = message.model_copy(
-            update={"parts": tuple(p for p in parts if p is not None), "raw": None}
-        )
-        if cache is not None:
-            cands = [c for c, _ in by_message[i]]
-            cache.built[(i, id(message))] = (
-                message,
-                edits_key,
-                cands,
-                messages[i],
-                log[first_logged:],
-            )
-    tools = ctx.tools
-    original_tools: tuple[ToolSpec, ...] | None = None
-    if dropped_tools:
-        gone = {name for _, name in dropped_tools}
-        original_tools = ctx.tools
-        tools = tuple(t for t in ctx.tools if t.name not in gone)
-        log.extend(_logged(cand, name) for cand, name in dropped_tools)
-    log.sort(key=lambda e: (e.loc.message if e.loc.message is not None else -1, e.loc.part or 0))
-    return Applied(
-        context=ctx.model_copy(update={"messages": tuple(messages), "tools": tools}),
-        edits=log,
-        originals=originals,
-        original_tools=original_tools,
-    )
 
 
 def _logged(cand: Candidate, removed: str) -> AppliedEdit:
@@ -389,6 +255,5 @@ __all__ = [
     "AppliedEdit",
     "ApplyCache",
     "Candidate",
-    "apply",
     "marked_parts",
 ]

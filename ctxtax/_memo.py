@@ -14,10 +14,7 @@ gets the message's residency of this audit.
 
 from __future__ import annotations
 
-import operator
-from bisect import bisect_right
 from collections.abc import Hashable, Sequence
-from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,6 +23,7 @@ import numpy.typing as npt
 from ctxtax._counting import CountMemo
 from ctxtax._findings import Finding, replaced
 from ctxtax._model import Message
+from ctxtax._ordered import KeptOrder
 from ctxtax._prefix import same_prefix
 
 if TYPE_CHECKING:
@@ -87,7 +85,7 @@ class AuditMemo:
         self.stale: list[Sequence[Finding]] = []
         """The findings the last audit reused with the ``calls`` they were made with (in groups:
         `ctxtax._context_audit.Audited` makes the set of their ids when a report asks)."""
-        self._order: tuple[list[Finding], list[_SortKey], dict[int, _SortKey]] | None = None
+        self._order: KeptOrder[Finding] = KeptOrder(report_order)
         self._messages: tuple[Message, ...] = ()
         self._previous: tuple[Message, ...] = ()
         self.memories: dict[str, dict[str, Any]] = {}
@@ -114,7 +112,7 @@ class AuditMemo:
         self._keyed.clear()
         self._flat.clear()
         self._messages = self._previous = ()
-        self._order = None
+        self._order.clear()
         self.memories = {}
         self.part_rows = {}
         self.residency = {}
@@ -167,22 +165,9 @@ class AuditMemo:
         return out
 
     def ordered(self, found: list[Finding]) -> list[Finding]:
-        """``found`` in report order (`report_order`, ties in the order found).
-
-        A growing session mostly finds what it found last time plus a few findings: those are
-        put in place in the last audit's order instead of sorting everything again."""
-        if self._order is not None and _merged(self._order, found):
-            return list(self._order[0])
-        keys = [report_order(f) for f in found]
-        order = sorted(range(len(found)), key=keys.__getitem__)
-        out = [found[i] for i in order]
-        sorted_keys = [keys[i] for i in order]
-        if any(map(operator.eq, sorted_keys, sorted_keys[1:])):
-            # Two findings at one place: the order of the rules' output decides, each time.
-            self._order = None
-            return out
-        self._order = (out, sorted_keys, dict(zip(map(id, out), sorted_keys, strict=True)))
-        return list(out)
+        """``found`` in report order (`report_order`, ties in the order found): the last
+        audit's order, amended (see `ctxtax._ordered`)."""
+        return self._order.sort(found)
 
     def _per_message(self, rule: Rule, session: Session) -> list[Finding]:
         messages = session.context.messages
@@ -232,41 +217,6 @@ class AuditMemo:
             if at is not None and at in found:
                 found[at].append(finding)
         return found
-
-
-def _merged(
-    order: tuple[list[Finding], list[_SortKey], dict[int, _SortKey]], found: list[Finding]
-) -> bool:
-    """Update ``order`` (the last audit's findings in order, their keys, the keys by id) to
-    ``found``: those gone dropped, the new ones put in place. False, with ``order`` unchanged,
-    when that is not cheaper than sorting (many new) or a tie would need the rules' order."""
-    out, keys, known = order
-    by_id = dict(zip(map(id, found), found, strict=True))
-    new_ids = by_id.keys() - known.keys()
-    if len(new_ids) > 64:
-        return False
-    added = sorted(((report_order(by_id[i]), by_id[i]) for i in new_ids), key=_first)
-    places = [bisect_right(keys, key) for key, _ in added]
-    if any(at and keys[at - 1] == key for at, (key, _) in zip(places, added, strict=True)) or any(
-        a == b for (a, _), (b, _) in pairwise(added)
-    ):
-        return False
-    if len(found) - len(added) != len(out):
-        kept = [i for i, f in enumerate(out) if id(f) in by_id]
-        for i in set(range(len(out))).difference(kept):
-            del known[id(out[i])]
-        out[:] = [out[i] for i in kept]
-        keys[:] = [keys[i] for i in kept]
-    for key, finding in reversed(added):
-        at = bisect_right(keys, key)
-        keys.insert(at, key)
-        out.insert(at, finding)
-        known[id(finding)] = key
-    return True
-
-
-def _first(item: tuple[_SortKey, Finding]) -> _SortKey:
-    return item[0]
 
 
 __all__ = ["AuditMemo", "report_order", "with_calls"]

@@ -16,10 +16,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from ctxtax._applier import apply
+from ctxtax._candidates import candidates
 from ctxtax._context_audit import _context_model, audit_context
 from ctxtax._counting import ContextTokens, CountMemo, Provider, count_context, provider_for
-from ctxtax._edits import Applied, AppliedEdit, Candidate, apply
-from ctxtax._findings import Finding
+from ctxtax._edits import Applied, AppliedEdit
 from ctxtax._model import Context, Message
 from ctxtax._planning import CacheCost, Plan, choose
 from ctxtax._pricing import lookup_price, parse_prices
@@ -96,92 +99,6 @@ class Optimized:
         )
 
 
-def _tool_names(ctx: Context) -> dict[tuple[int, int], str]:
-    """The tool name of every tool call and tool result part, results named by their call."""
-    by_id: dict[str, str] = {}
-    out: dict[tuple[int, int], str] = {}
-    for i, message in enumerate(ctx.messages):
-        for j, part in enumerate(message.parts):
-            name = part.tool_name
-            if part.kind == "tool_call" and part.tool_call_id and name:
-                by_id[part.tool_call_id] = name
-            if part.kind == "tool_result" and not name and part.tool_call_id:
-                name = by_id.get(part.tool_call_id)
-            if part.kind in ("tool_call", "tool_result") and name:
-                out[(i, j)] = name
-    return out
-
-
-def _protected_results(ctx: Context, keep_last: int) -> set[tuple[int, int]]:
-    """The last ``keep_last`` tool results (found from the end)."""
-    found: set[tuple[int, int]] = set()
-    for i in range(len(ctx.messages) - 1, -1, -1):
-        if len(found) >= keep_last:
-            break
-        parts = ctx.messages[i].parts
-        for j in range(len(parts) - 1, -1, -1):
-            if parts[j].kind == "tool_result" and len(found) < keep_last:
-                found.add((i, j))
-    return found
-
-
-def candidates(
-    ctx: Context,
-    findings: Iterable[Finding],
-    opts: OptimizeOptions,
-    *,
-    tokens: ContextTokens | None = None,
-    counter: TokenCounter | None = None,
-) -> list[Candidate]:
-    """The edits the options allow, in order of preference: safe before unsafe, then the ones
-    saving most, then by position (deterministic); with ``clear_old_results`` (and ``unsafe``),
-    then the old tool results to clear (given ``tokens`` and ``counter``)."""
-    filtered = opts.include_tools is not None or bool(opts.exclude_tools)
-    names = _tool_names(ctx) if filtered else {}
-    kept = _protected_results(ctx, opts.keep_last)
-    out: list[Candidate] = []
-    for finding in findings:
-        for edit in finding.edits:
-            if edit.safety == "unsafe" and not opts.unsafe:
-                continue
-            if edit.tokens_saved < max(1, opts.min_saving):
-                continue
-            loc = edit.loc
-            key = (loc.message, loc.part or 0) if loc.message is not None else None
-            tool = (loc.tool if key is None else names.get(key)) if filtered else None
-            if tool is not None:
-                if opts.include_tools is not None and tool not in opts.include_tools:
-                    continue
-                if tool in opts.exclude_tools:
-                    continue
-            if key is not None and key in kept and edit.safety == "unsafe":
-                continue
-            out.append(Candidate(finding, edit))
-    out.sort(
-        key=lambda c: (
-            c.edit.safety != "safe",
-            -c.edit.tokens_saved,
-            c.edit.loc.message if c.edit.loc.message is not None else -1,
-            c.edit.loc.part or 0,
-            c.edit.loc.start or 0,
-            c.finding.code,
-        )
-    )
-    if opts.unsafe and opts.clear_old_results and tokens is not None and counter is not None:
-        from ctxtax._clearing import clearing_candidates
-
-        out += clearing_candidates(
-            ctx,
-            tokens,
-            counter,
-            keep_last=opts.keep_last,
-            include_tools=opts.include_tools,
-            exclude_tools=opts.exclude_tools,
-            min_saving=opts.min_saving,
-        )
-    return out
-
-
 def cached_messages(ctx: Context) -> int:
     """How many leading messages the previous call sent (and the provider cached): everything
     before the last assistant message. Edits after that point break no cache."""
@@ -203,7 +120,8 @@ def _guard_tokens(
     if not applied.originals and applied.original_tools is None:
         return applied, before
     after = count_context(applied.context, counter, provider=provider, memo=memo)
-    worse = {i for i in applied.originals if after.message_tokens[i] > before.message_tokens[i]}
+    edited = np.fromiter(applied.originals, dtype=np.int64, count=len(applied.originals))
+    worse = set(edited[after.message_tokens[edited] > before.message_tokens[edited]].tolist())
     if not worse:
         return applied, after
     messages = list(applied.context.messages)

@@ -14,10 +14,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ctxtax._applier import Applier
 from ctxtax._auditor import Auditor
+from ctxtax._candidates import KeptCandidates, candidates
 from ctxtax._context_audit import Audited
 from ctxtax._counting import count_context, provider_for
-from ctxtax._edits import Applied, AppliedEdit, ApplyCache, Candidate, apply
+from ctxtax._edits import Applied, AppliedEdit, ApplyCache, Candidate
 from ctxtax._gc import paused_gc
 from ctxtax._model import Context, Message
 from ctxtax._optimize import (
@@ -26,10 +28,10 @@ from ctxtax._optimize import (
     _guard_tokens,
     _split,
     cached_messages,
-    candidates,
     written,
 )
 from ctxtax._planning import CacheCost, choose
+from ctxtax._prefix import same_prefix
 from ctxtax._pricing import lookup_price, parse_prices
 from ctxtax._report import Report
 from ctxtax._session import CachePolicy, cache_policy_for
@@ -131,21 +133,33 @@ class Optimizer:
         self.rebuilt = 0
         """How many times the history changed under the kept edits (they were dropped)."""
         self._made: list[Candidate] = []
-        self._texts: dict[tuple[int, int], str] = {}
+        self._made_ctx: Context | None = None
+        """The context the edits in ``_made`` were made on."""
         self._sent: Context | None = None
         self._applied = ApplyCache()
+        self._applier: Applier | None = None
+        """The last call's edits on its context, to go on from while the session only grows."""
+        self._candidates = KeptCandidates()
 
     def reset(self) -> None:
         """Forget the edits made and the prompt sent (the next call starts afresh)."""
-        self._made, self._texts, self._sent = [], {}, None
+        self._made, self._made_ctx, self._sent = [], None, None
         self._applied = ApplyCache()
+        self._applier = None
+        self._candidates = KeptCandidates()
         self.auditor.reset()
 
     def _still_valid(self, ctx: Context) -> bool:
-        for (m, p), text in self._texts.items():
+        """True when every part the edits made touched has the text it had when they were
+        made, and every tool they dropped is still there."""
+        before = self._made_ctx
+        for c in self._made:
+            m, p = c.edit.loc.message, c.edit.loc.part or 0
+            if m is None or before is None:
+                continue
             if m >= len(ctx.messages) or p >= len(ctx.messages[m].parts):
                 return False
-            if ctx.messages[m].parts[p].text != text:
+            if ctx.messages[m].parts[p].text != before.messages[m].parts[p].text:
                 return False
         names = {t.name for t in ctx.tools}
         return all(c.edit.loc.tool in names for c in self._made if c.edit.action == "drop_tool")
@@ -158,8 +172,8 @@ class Optimizer:
             return cached_messages(ctx)
         if [t.name for t in ctx.tools] != [t.name for t in self._sent.tools]:
             return 0
-        same = 0
-        for a, b in zip(ctx.messages, self._sent.messages, strict=False):
+        same = same_prefix(self._sent.messages, ctx.messages)
+        for a, b in zip(ctx.messages[same:], self._sent.messages[same:], strict=False):
             if a is not b and not _same_message(a, b):
                 break
             same += 1
@@ -181,12 +195,16 @@ class Optimizer:
     def _run_paused(self, ctx: Context) -> tuple[Applied, Step]:
         self.calls += 1
         audited = self.auditor.find(ctx)
-        if self._made and not self._still_valid(ctx):
-            self._made, self._texts, self._sent = [], {}, None
-            self.rebuilt += 1
-        kept = apply(ctx, self._made, self._applied)
+        applier = self._applier
+        if applier is None or not applier.extend(ctx):
+            # Not a plain growth of the last call's context: apply the edits made again.
+            if self._made and not self._still_valid(ctx):
+                self._made, self._sent = [], None
+                self.rebuilt += 1
+            applier = Applier(ctx, self._applied)
+            applier.add(self._made)
+        kept = applier.build()
         cached = self._cached(kept.context)
-        made = {_identity(c) for c in self._made}
         model = self.model or ctx.model
         provider = provider_for(model, ctx.source_format)
         counts = self.auditor.memo.counts
@@ -197,10 +215,14 @@ class Optimizer:
         )
         # The raw findings: edits do not depend on the calls that carried them.
         found = candidates(
-            ctx, audited.raw_findings, self.options, tokens=table, counter=self.counter
+            ctx,
+            audited.raw_findings,
+            self.options,
+            tokens=table,
+            counter=self.counter,
+            kept=self._candidates,
         )
-        made_edits = {id(c.edit) for c in self._made}  # the same objects, mostly: quick
-        fresh = [c for c in found if id(c.edit) not in made_edits and _identity(c) not in made]
+        fresh = self._not_made(found)
         deferred = 0
         chosen = fresh
         if self.options.cache_aware and fresh:
@@ -215,26 +237,20 @@ class Optimizer:
                 cost=CacheCost.of(policy, priced[1] if priced else None),
             )
             chosen, deferred = plan.chosen, plan.deferred
-        # Nothing new to make: the kept edits, made above, are the result.
-        together = apply(ctx, [*self._made, *chosen], self._applied) if chosen else kept
-        applied, after = _guard_tokens(
-            together,
-            table,
-            self.counter,
-            provider,
-            counts,
-        )
-        done = {(e.code, e.action, e.loc) for e in applied.edits}
-        self._made = [
-            c for c in [*self._made, *chosen] if (c.finding.code, c.edit.action, c.edit.loc) in done
-        ]
-        self._texts = {
-            (c.edit.loc.message, c.edit.loc.part or 0): ctx.messages[c.edit.loc.message]
-            .parts[c.edit.loc.part or 0]
-            .text
-            for c in self._made
-            if c.edit.loc.message is not None
-        }
+        together = kept
+        if chosen:
+            applier.add(chosen)
+            together = applier.build()
+        applied, after = _guard_tokens(together, table, self.counter, provider, counts)
+        if applied is together:
+            self._made, self._applier = list(applier.made), applier
+        else:  # some edits were undone: the next call applies the rest afresh
+            done = {(e.code, e.action, e.loc) for e in applied.edits}
+            self._made = [
+                c for c in applier.made if (c.finding.code, c.edit.action, c.edit.loc) in done
+            ]
+            self._applier = None
+        self._made_ctx = ctx
         self._sent = applied.context
         return applied, Step(
             context=applied.context,
@@ -244,6 +260,16 @@ class Optimizer:
             deferred=deferred,
             audited=audited,
         )
+
+    def _not_made(self, found: list[Candidate]) -> list[Candidate]:
+        """The candidates whose edits are not among those made (the same candidate objects
+        mostly: quick; else the same edit of the same rule)."""
+        made_ids = set(map(id, self._made))
+        rest = [c for c in found if id(c) not in made_ids]
+        if not rest:
+            return rest
+        made = {_identity(c) for c in self._made}
+        return [c for c in rest if _identity(c) not in made]
 
     def optimize(self, messages: Any, *, tools: Any = None, system: Any = None) -> Optimized:
         """`optimize_context` for message payloads: the result in the caller's own format."""
