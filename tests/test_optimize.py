@@ -12,8 +12,8 @@ import pytest
 
 import ctxtax
 from ctxtax import Call, Context
-from ctxtax._counting import count_context, provider_for
 from ctxtax._applier import apply
+from ctxtax._counting import count_context, provider_for
 from ctxtax._edits import Candidate, marked_parts
 from ctxtax._planning import CacheCost
 from ctxtax._pricing import lookup_price
