@@ -59,6 +59,8 @@ class OrphanScan:
         self.messages = 0
         self._called: dict[str, tuple[int, str | None]] = {}
         self._answered: set[str] = set()
+        self._unanswered: dict[str, tuple[int, str | None]] = {}
+        """The calls with no result yet, in the order they were first seen."""
         self._results: list[Orphan] = []
         self._last_with_calls = -1
 
@@ -71,12 +73,15 @@ class OrphanScan:
                     self._last_with_calls = i
                     if part.tool_call_id:
                         self._called[part.tool_call_id] = (i, part.tool_name)
+                        if part.tool_call_id not in self._answered:
+                            self._unanswered[part.tool_call_id] = (i, part.tool_name)
                 elif part.kind == "tool_result" and part.tool_call_id is not None:
                     if part.tool_call_id not in self._called:
                         self._results.append(
                             Orphan("result_without_call", i, part.tool_call_id, part.tool_name)
                         )
                     self._answered.add(part.tool_call_id)
+                    self._unanswered.pop(part.tool_call_id, None)
         self.messages = len(messages)
         last = self._last_with_calls
         # A call in the last message with tool calls is pending (its results come next) when
@@ -86,9 +91,8 @@ class OrphanScan:
             for m in messages[last + 1 :]
         )
         orphans = list(self._results)
-        answered = self._answered
-        for call_id, (index, name) in self._called.items():
-            if call_id in answered or (index == last and trailing):
+        for call_id, (index, name) in self._unanswered.items():
+            if index == last and trailing:
                 continue
             orphans.append(Orphan("call_without_result", index, call_id, name))
         orphans.sort(key=lambda o: o.message_index)

@@ -196,6 +196,8 @@ def _near_edit(session: Session, index: DuplicateIndex, copy: NearCopy) -> Edit 
         if differing
         else head + ", equal line for line]"
     )
+    if len(replacement) >= len(block.text):
+        return None  # (most lines differ) no shorter than the copy: nothing to save
     saved = block.tokens - session.counter.count(replacement)
     if saved <= 0:
         return None

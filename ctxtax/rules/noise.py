@@ -132,6 +132,15 @@ class _Located:
         count = self.session.counter.count
         return count(before) - count(after)
 
+    def saving_range(self, start: int, end: int, after: str) -> int:
+        """Tokens saved by writing ``after`` in place of characters ``start`` to ``end``: the
+        tokens of the text that lie wholly inside the range (the text is tokenized already; a
+        token across either edge is not counted as saved), less those of ``after``."""
+        offsets = self._token_offsets()
+        first = int(np.searchsorted(offsets[:-1], start, side="left"))
+        past = int(np.searchsorted(offsets, end, side="right")) - 1
+        return max(0, past - first) - self.session.counter.count(after)
+
     def finding(
         self,
         rule: Rule,
@@ -232,7 +241,7 @@ class TerminalNoise(Rule):
         end = where.line_end(run.last - 1)
         frames = run.last - run.first
         replacement = f"[ctxtax: {_count(frames, 'earlier progress update')} removed]"
-        saved = where.saving(text[start:end], replacement)
+        saved = where.saving_range(start, end, replacement)
         if saved < min_tokens:
             return None
         last = render(text[where.starts[run.last] : where.line_end(run.last)])
@@ -388,7 +397,7 @@ class RepeatedLines(Rule):
             )
         if text[end - 1 : end] == "\r":
             marker += "\r"
-        saved = where.saving(text[start:end], marker)
+        saved = where.saving_range(start, end, marker)
         if saved < min_tokens:
             return None
         line = _quote(text[where.starts[run.first] : where.line_end(run.first)])
@@ -478,7 +487,7 @@ class InlineBinary(Rule):
         chars = blob.end - blob.start
         kind = blob.kind + (f" ({blob.media_type})" if blob.media_type else "")
         placeholder = f"[ctxtax: {_size(chars)} {kind} removed]"
-        saved = where.saving(where.text[blob.start : blob.end], placeholder)
+        saved = where.saving_range(blob.start, blob.end, placeholder)
         if saved <= 0:
             return None
         evidence: dict[str, object] = {"kind": blob.kind, "chars": chars}

@@ -12,7 +12,6 @@ how to get the text back.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections import defaultdict
 from collections.abc import Iterator
 from functools import partial
 from typing import Any
@@ -458,13 +457,21 @@ class ResolvedError(Rule):
         opts = self.options
         assert isinstance(opts, ResolvedErrorOptions)
         acts = actions(session)
-        succeeded: dict[str, list[int]] = defaultdict(list)
-        for action in acts:
-            if action.key is not None and not action.failed:
-                succeeded[action.key].append(action.order)
-        for action in acts:
-            if not action.failed or action.key is None:
+        # Kept between the audits of a growing session: the successes by question, the failures.
+        state = session.memory(f"{self.code}.actions")
+        if state.get("done", 0) > len(acts):
+            state.clear()
+        succeeded: dict[str, list[int]] = state.setdefault("succeeded", {})
+        failures: list[Action] = state.setdefault("failed", [])
+        for action in acts[state.get("done", 0) :]:
+            if action.key is None:
                 continue
+            if action.failed:
+                failures.append(action)
+            else:
+                succeeded.setdefault(action.key, []).append(action.order)
+        state["done"] = len(acts)
+        for action in failures:
             if part_tokens(session, action.result) < max(opts.min_tokens, 1):
                 continue
             retry: Action | None = None
@@ -473,7 +480,7 @@ class ResolvedError(Rule):
                     retry = later
                     break
             if retry is None:
-                orders = succeeded.get(action.key, [])
+                orders = succeeded.get(action.key or "", [])
                 at = bisect_right(orders, action.order)
                 retry = acts[orders[at]] if at < len(orders) else None
             if retry is not None:
