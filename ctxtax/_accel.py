@@ -15,7 +15,9 @@ Importing this module does not import numba; the first numba call does.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from functools import cache
 from types import ModuleType
 from typing import Literal
@@ -37,6 +39,8 @@ plain twin beats loading numba's cached kernels, 0.55-0.95 s, in a fresh process
 
 _WORK = {"done": 0}
 
+logger = logging.getLogger("ctxtax")
+
 ENV_VAR = "CTXTAX_IMPL"
 
 # Shared with `_accel_numba` (which defines the same values; a test pins them equal).
@@ -52,12 +56,60 @@ def impl_for(n: int) -> Impl:
         return "numba" if forced == "numba" else "python"
     if forced:
         raise ConfigError(f"{ENV_VAR}={forced!r}: expected 'numba', 'python' or unset")
+    if getattr(_THIS_THREAD, "impl", None) == "numba":
+        return "numba"
     # Once numba is loaded it is faster at every size; it is worth loading for one large input,
     # or once this process has done that much work in small ones (a batch of sessions).
-    if _numba_kernels.cache_info().currsize:
+    if _numba_kernels.cache_info().currsize and not _loading():
         return "numba"
     _WORK["done"] += n
     return "numba" if n >= SMALL_INPUT or _WORK["done"] >= 4 * SMALL_INPUT else "python"
+
+
+_THIS_THREAD = threading.local()
+_LOADER: dict[str, threading.Thread] = {}
+_LOADER_LOCK = threading.Lock()
+
+
+def _loading() -> bool:
+    loader = _LOADER.get("thread")
+    return loader is not None and loader.is_alive()
+
+
+def load_numba_in_background() -> None:
+    """Load numba's kernels on a thread of their own; the kernels run there once they are loaded.
+
+    For a process that keeps auditing a growing session (an `Auditor` kept between calls, as
+    middleware keeps one): its calls are small, so the plain twins would run them until the
+    work added up and then one call would pay for loading numba (0.5-1 s). Loading meanwhile on
+    another thread (a small audit runs every kernel once, which loads its cached machine code)
+    spares every call that wait. Does nothing when ``CTXTAX_IMPL`` picks an implementation or
+    numba is loaded (or loading) already.
+    """
+    if os.environ.get(ENV_VAR, "").strip() or _numba_kernels.cache_info().currsize:
+        return
+    with _LOADER_LOCK:
+        if "thread" in _LOADER:
+            return
+        thread = threading.Thread(target=_load_numba, name="ctxtax-numba-load")
+        _LOADER["thread"] = thread
+    thread.start()
+
+
+def _load_numba() -> None:
+    """Run a small audit with the numba kernels (on this thread only)."""
+    _THIS_THREAD.impl = "numba"
+    try:
+        from ctxtax._engine import audit
+
+        lines = [f"step {i}: checked module_{i % 7}.py, {i * 3} tests passed" for i in range(60)]
+        log = "\n".join(lines)
+        near = log.replace("tests passed", "tests ran")
+        audit([{"role": "user", "content": log}, {"role": "user", "content": log + "\n" + near}])
+    except Exception:  # a failed load only means the plain twins go on running
+        logger.debug("loading numba's kernels failed", exc_info=True)
+    finally:
+        _THIS_THREAD.impl = None
 
 
 @cache

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ctxtax._accel import load_numba_in_background
 from ctxtax._context_audit import Audited, find_waste
 from ctxtax._dupes import DuplicateIndex
 from ctxtax._inputs import check_pairing, check_sizes, read_tool_list
@@ -226,6 +227,8 @@ class Auditor:
             return self._find(checked)
 
     def _find(self, ctx: Context) -> Audited:
+        if self.audits == 2:  # a kept auditor: its calls are small and many (see the function)
+            load_numba_in_background()
         index = self._index
         if index is None or index.matches_prefix(ctx) < len(index.blocks):
             from ctxtax._context_audit import shared_options

@@ -10,10 +10,29 @@ from __future__ import annotations
 import operator
 from collections.abc import Sequence
 
+_KNOWN: dict[tuple[int, int], tuple[tuple[object, ...], tuple[object, ...], bool]] = {}
+"""Recent answers of `starts_with` for pairs of tuples (which never change), by their ids; each
+entry holds both tuples, so neither id is reused while it is here. One call of an `Optimizer`
+asks the same question of the same two histories a dozen times."""
+
+_KNOWN_SIZE = 32
+
 
 def starts_with(seq: Sequence[object], head: Sequence[object]) -> bool:
     """True when ``seq`` starts with the very objects of ``head``."""
-    return len(head) <= len(seq) and all(map(operator.is_, head, seq))
+    if len(head) > len(seq):
+        return False
+    if len(head) < 64 or type(seq) is not tuple or type(head) is not tuple:
+        return all(map(operator.is_, head, seq))
+    key = (id(seq), id(head))
+    known = _KNOWN.get(key)
+    if known is not None and known[0] is seq and known[1] is head:
+        return known[2]
+    answer = all(map(operator.is_, head, seq))
+    if len(_KNOWN) >= _KNOWN_SIZE:
+        _KNOWN.clear()  # (one step, whatever other threads do)
+    _KNOWN[key] = (seq, head, answer)
+    return answer
 
 
 def same_prefix(before: Sequence[object], now: Sequence[object]) -> int:

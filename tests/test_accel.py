@@ -598,6 +598,37 @@ def test_extend_spans_finds_every_planted_repeat(
 # -- choosing the implementation ----------------------------------------------------------
 
 
+def test_a_kept_auditor_loads_numba_on_another_thread() -> None:
+    # In a fresh process: one audit loads nothing; the second audit of a kept Auditor starts
+    # loading numba on a thread of its own, and the calls go on with the plain twins until the
+    # kernels are loaded, then run on numba. With CTXTAX_IMPL set, nothing is started.
+    code = (
+        "import threading, ctxtax\n"
+        "from ctxtax import _accel as a\n"
+        "auditor = ctxtax.Auditor()\n"
+        "messages = [{'role': 'user', 'content': 'hello ' * 50}]\n"
+        "auditor.audit(messages)\n"
+        "print(sorted(t.name for t in threading.enumerate()))\n"
+        "auditor.audit(messages + [{'role': 'assistant', 'content': 'hi'}])\n"
+        "loader = a._LOADER.get('thread')\n"
+        "print(loader is not None and loader.name)\n"
+        "if loader is not None:\n"
+        "    print(a.impl_for(10) == 'python' or not loader.is_alive())\n"
+        "    loader.join()\n"
+        "print(a.impl_for(10))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "CTXTAX_IMPL"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.split("\n")[:4] == ["['MainThread']", "ctxtax-numba-load", "True", "numba"]
+    env["CTXTAX_IMPL"] = "python"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.split("\n")[:3] == ["['MainThread']", "False", "python"]
+
+
 def test_impl_for_and_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CTXTAX_IMPL", raising=False)
     # In a fresh process: small work stays plain until it adds up, a large input loads numba,
