@@ -259,7 +259,10 @@ class Auditor:
         seen, kept = self._derived
         same = same_prefix(seen, ctx.messages) if kept and kept[0].model == ctx.model else 0
         messages = ctx.messages
-        derived = [c for c in kept if c.output is not None and c.output < same]
+        if same == len(seen):  # the session only grew: every call kept still stands
+            derived = list(kept)
+        else:
+            derived = [c for c in kept if c.output is not None and c.output < same]
         derived += [
             trusted(Call, start=0, end=i, output=i, model=ctx.model)
             for i in range(max(same, 1), len(messages))

@@ -125,10 +125,11 @@ def _lines(text: str) -> tuple[list[int], list[int]]:
     """Keys (digits folded) and lengths of a text's non-blank lines."""
     keys: list[int] = []
     lengths: list[int] = []
-    for line in text.splitlines():
+    # Folding the digits of the whole text at once keeps its lines (digits are no line breaks).
+    for line, folded in zip(text.splitlines(), _DIGITS.sub("0", text).splitlines(), strict=True):
         stripped = line.strip()
         if stripped:
-            keys.append(hash(_DIGITS.sub("0", stripped)))
+            keys.append(hash(folded.strip()))
             lengths.append(len(stripped) + 1)
     return keys, lengths
 

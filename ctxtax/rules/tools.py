@@ -51,7 +51,11 @@ def _drop(name: str, tokens: int, safety: Safety = "unsafe") -> tuple[Edit, ...]
 
 
 def _carried(session: Session) -> int:
-    return sum(1 for c in session.calls if c.with_tools)
+    """The calls that carried the tool schemas (counted once per audit)."""
+    carried = session.cache.get("tools.carried")
+    if not isinstance(carried, int):
+        carried = session.cache["tools.carried"] = sum(1 for c in session.calls if c.with_tools)
+    return carried
 
 
 class IdleToolOptions(RuleOptions):
