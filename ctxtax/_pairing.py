@@ -4,10 +4,12 @@ on reading and every rewrite keeps it."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Literal
 
 from ctxtax._model import Context, Message
+from ctxtax._prefix import starts_with
 
 OrphanKind = Literal["result_without_call", "call_without_result"]
 
@@ -29,26 +31,27 @@ class Orphan:
         return f"tool call {self.tool_call_id!r}{name} has no tool result after it"
 
 
-_LAST: dict[str, tuple[tuple[Message, ...], list[Orphan]]] = {}
+_LAST: dict[str, tuple[tuple[Message, ...], OrphanScan, list[Orphan]]] = {}
+_LAST_LOCK = threading.Lock()
 
 
 def find_orphans(ctx: Context) -> list[Orphan]:
     """Every broken pairing in ``ctx``, in message order.
 
     A call in the last message that has tool calls is pending (its results come next), not orphaned.
-    The last answer is kept: an audit checks the same messages when it reads them and when it
-    writes the report's notes.
+    The last scan is kept: an audit checks the same messages when it reads them and when it
+    writes the report's notes, and a session that grew by a message (the same objects first) is
+    scanned from where the last scan stopped.
     """
-    kept = _LAST.get("last")
-    if kept is not None and kept[0] is ctx.messages:
-        return list(kept[1])
-    orphans = _find_orphans(ctx)
-    _LAST["last"] = (ctx.messages, orphans)
-    return list(orphans)
-
-
-def _find_orphans(ctx: Context) -> list[Orphan]:
-    return OrphanScan().extend(ctx)
+    with _LAST_LOCK:
+        kept = _LAST.get("last")
+        if kept is not None and kept[0] is ctx.messages:
+            return list(kept[2])
+        grown = kept is not None and starts_with(ctx.messages, kept[0])
+        scan = kept[1] if kept is not None and grown else OrphanScan()
+        orphans = scan.extend(ctx)
+        _LAST["last"] = (ctx.messages, scan, orphans)
+        return list(orphans)
 
 
 class OrphanScan:

@@ -242,3 +242,63 @@ def test_a_stale_output_referred_to_later_is_no_longer_reported() -> None:
         return {f.loc.message for f in report.findings if f.code == "CTX302"}
 
     assert first_listing in stale(before) and first_listing not in stale(after)
+
+
+def thinking(text: str, reply: str | None, *calls: dict[str, Any]) -> dict[str, Any]:
+    """An assistant message with readable reasoning (OpenAI chat ``reasoning_content``)."""
+    message: dict[str, Any] = {"role": "assistant", "reasoning_content": text, "content": reply}
+    if calls:
+        message["tool_calls"] = list(calls)
+    return message
+
+
+def reasoning_session() -> list[dict[str, Any]]:
+    """Five user turns; each reasons before it answers, some inside a tool loop."""
+    messages: list[dict[str, Any]] = [{"role": "system", "content": "You are a coding agent."}]
+    for turn in range(5):
+        messages.append({"role": "user", "content": f"Step {turn}: fix handler {turn}."})
+        why = f"Turn {turn}: handler {turn} multiplies twice; check the callers first. " * 12
+        if turn % 2:
+            [call, result] = tool_turn(f"r{turn}", "read_file", {"path": f"h{turn}.py"}, FILE)
+            messages.append(thinking(why, None, *call["tool_calls"]))
+            messages.append(result)
+            messages.append(thinking(f"The file confirms it (turn {turn}). " * 8, "Fixed."))
+        else:
+            messages.append(thinking(why, f"Handler {turn} fixed."))
+    return messages
+
+
+def test_a_growing_session_with_reasoning_matches_full_audits() -> None:
+    messages = reasoning_session()
+    auditor = grow_and_compare(messages)
+    report = auditor.audit(messages)
+    old = [f for f in report.findings if f.code == "CTX304"]
+    last_turn = max(i for i, m in enumerate(messages) if m["role"] == "user")
+    reasoned = {i for i, m in enumerate(messages[:last_turn]) if m.get("reasoning_content")}
+    assert old and {f.loc.message for f in old} == reasoned  # every earlier turn's reasoning
+    # the session rewritten under the kept turns: a user message in the middle removed,
+    # then the history cut back and grown again
+    assert messages[7]["role"] == "user" and messages[8].get("reasoning_content")
+    changed = messages[:7] + messages[8:]  # turn 2's reasoning now ends turn 1
+    kept = auditor.audit(changed)
+    assert kept.model_dump() == ctxtax.audit(list(changed), model="gpt-4o").model_dump()
+    for n in (4, 9, len(changed)):
+        kept = auditor.audit(changed[:n])
+        full = ctxtax.audit(list(changed[:n]), model="gpt-4o")
+        assert kept.model_dump() == full.model_dump(), n
+    # as many messages, one in the middle changed: a user turn becomes reasoning
+    swapped = [*messages[:7], thinking("On second thought. " * 30, "Wait."), *messages[8:]]
+    kept = auditor.audit(swapped)
+    assert kept.model_dump() == ctxtax.audit(list(swapped), model="gpt-4o").model_dump()
+    assert 7 in {f.loc.message for f in kept.findings if f.code == "CTX304"}
+
+
+def test_reasoning_kept_for_more_turns_matches_full_audits() -> None:
+    messages = reasoning_session()
+    options = {"CTX304": {"keep_last_turns": 2}}
+    auditor = ctxtax.Auditor(model="gpt-4o", rule_options=options)
+    for n in range(1, len(messages) + 1):
+        kept = auditor.audit(messages[:n])
+        full = ctxtax.audit(list(messages[:n]), model="gpt-4o", rule_options=options)
+        assert kept.model_dump() == full.model_dump(), n
+    assert any(f.code == "CTX304" for f in kept.findings)

@@ -227,8 +227,17 @@ class Reader:
             ):
                 # A checkpoint read back gives equal messages that are new objects: an equal
                 # message read before at this place is read as it was (it writes back as the
-                # object read first, which is equal to this one).
-                if entry is not None and entry[0] == message and entry[4].meta.get("lc_index") == i:
+                # object read first, which is equal to this one). Equal as read: the content
+                # and tool calls it was read from, not the first object as it is now (a caller
+                # may have changed that one in place).
+                if (
+                    entry is not None
+                    and entry[1] == content
+                    and entry[2] == calls
+                    and entry[3] == size
+                    and entry[0] == message
+                    and entry[4].meta.get("lc_index") == i
+                ):
                     entry = (message, content, calls, size, entry[4])
                     if same == i:
                         same += 1
