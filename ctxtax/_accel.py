@@ -60,7 +60,9 @@ def impl_for(n: int) -> Impl:
         return "numba"
     # Once numba is loaded it is faster at every size; it is worth loading for one large input,
     # or once this process has done that much work in small ones (a batch of sessions).
-    if _numba_kernels.cache_info().currsize and not _loading():
+    if _loading():  # small work does not wait for the loading thread (see below)
+        return "numba" if n >= SMALL_INPUT else "python"
+    if _numba_kernels.cache_info().currsize:
         return "numba"
     _WORK["done"] += n
     return "numba" if n >= SMALL_INPUT or _WORK["done"] >= 4 * SMALL_INPUT else "python"
@@ -81,10 +83,12 @@ def load_numba_in_background() -> None:
 
     For a process that keeps auditing a growing session (an `Auditor` kept between calls, as
     middleware keeps one): its calls are small, so the plain twins would run them until the
-    work added up and then one call would pay for loading numba (0.5-1 s). Loading meanwhile on
-    another thread (a small audit runs every kernel once, which loads its cached machine code)
-    spares every call that wait. Does nothing when ``CTXTAX_IMPL`` picks an implementation or
-    numba is loaded (or loading) already.
+    work added up, and then one call would load numba itself: 0.5-1 s, or several seconds
+    while numba compiles the kernels the first time after an install. On another thread (a
+    small audit runs every kernel once, which loads or compiles its machine code) the calls go
+    on meanwhile with the plain twins; one of them still waits about 0.7 s while LLVM's
+    library loads (a C extension's loading holds the interpreter lock). Does nothing when
+    ``CTXTAX_IMPL`` picks an implementation or numba is loaded (or loading) already.
     """
     if os.environ.get(ENV_VAR, "").strip() or _numba_kernels.cache_info().currsize:
         return

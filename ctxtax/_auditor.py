@@ -227,7 +227,7 @@ class Auditor:
             return self._find(checked)
 
     def _find(self, ctx: Context) -> Audited:
-        if self.audits == 2:  # a kept auditor: its calls are small and many (see the function)
+        if self.audits == 3:  # a kept auditor: its calls are small and many (see the function)
             load_numba_in_background()
         index = self._index
         if index is None or index.matches_prefix(ctx) < len(index.blocks):

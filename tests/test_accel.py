@@ -599,7 +599,7 @@ def test_extend_spans_finds_every_planted_repeat(
 
 
 def test_a_kept_auditor_loads_numba_on_another_thread() -> None:
-    # In a fresh process: one audit loads nothing; the second audit of a kept Auditor starts
+    # In a fresh process: two audits load nothing; the third audit of a kept Auditor starts
     # loading numba on a thread of its own, and the calls go on with the plain twins until the
     # kernels are loaded, then run on numba. With CTXTAX_IMPL set, nothing is started.
     code = (
@@ -608,8 +608,9 @@ def test_a_kept_auditor_loads_numba_on_another_thread() -> None:
         "auditor = ctxtax.Auditor()\n"
         "messages = [{'role': 'user', 'content': 'hello ' * 50}]\n"
         "auditor.audit(messages)\n"
-        "print(sorted(t.name for t in threading.enumerate()))\n"
         "auditor.audit(messages + [{'role': 'assistant', 'content': 'hi'}])\n"
+        "print(sorted(t.name for t in threading.enumerate()))\n"
+        "auditor.audit(messages + [{'role': 'assistant', 'content': 'hi there'}])\n"
         "loader = a._LOADER.get('thread')\n"
         "print(loader is not None and loader.name)\n"
         "if loader is not None:\n"
