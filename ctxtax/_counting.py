@@ -205,10 +205,13 @@ class CountMemo:
         for old, old_provider, table in self._recent:
             if old_provider != provider or old.tools is not ctx.tools:
                 continue
-            if len(old.messages) > len(ctx.messages):
+            n = len(old.messages)
+            if n > len(ctx.messages):
                 continue
-            same = map(operator.is_, old.messages, ctx.messages)
-            changed = [i for i, kept in enumerate(same) if not kept]
+            same = np.fromiter(
+                map(operator.is_, old.messages, ctx.messages), dtype=np.bool_, count=n
+            )
+            changed = np.flatnonzero(~same).tolist()
             if len(changed) <= max(16, len(ctx.messages) // 8) and (
                 best is None or len(changed) < len(best[2])
             ):
