@@ -7,7 +7,9 @@ An `Optimizer` asks again at every call of a growing session, with mostly the sa
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
+from itertools import compress
 from typing import TYPE_CHECKING, Any
 
 from ctxtax._counting import ContextTokens
@@ -41,17 +43,45 @@ def preference(cand: Candidate) -> tuple[Any, ...]:
 
 class KeptCandidates:
     """What `candidates` worked out, kept by an `Optimizer` between calls: each finding's
-    allowed edits (while the finding is the same object) and the last order."""
+    allowed edits (while the finding is the same object), the pool of them for the findings of
+    the last call, and the last order."""
 
     def __init__(self) -> None:
         self.allowed: dict[int, tuple[Finding, tuple[_Allowed, ...]]] = {}
         self.order: KeptOrder[Candidate] = KeptOrder(preference)
+        self._ids: set[int] = set()
+        self._pool: list[Candidate] = []
+        self._at: dict[tuple[int, int], list[Candidate]] = {}
+        """The candidates of ``_pool`` that make unsafe changes to a part, by part."""
 
-    def prune(self, findings: list[Finding]) -> None:
-        """Forget the findings no longer found, once they outnumber the ones found."""
+    def pool(
+        self, findings: list[Finding], opts: OptimizeOptions, names: dict[tuple[int, int], str]
+    ) -> tuple[list[Candidate], dict[tuple[int, int], list[Candidate]]]:
+        """The allowed edits of ``findings`` (in the order found), and the unsafe ones by part.
+
+        A growing session mostly finds what it found last time and a few findings more: those
+        are added to the last pool (found by identity, without a pass over every finding)."""
+        by_id = dict(zip(map(id, findings), findings, strict=True))
+        if len(by_id) != len(findings) or not self._ids <= by_id.keys():
+            self._ids, self._pool, self._at = set(), [], {}  # some gone: start the pool again
+        new = by_id.keys() - self._ids
+        for finding in compress(findings, map(new.__contains__, map(id, findings))):
+            for cand, part in self._entry(finding, opts, names):
+                self._pool.append(cand)
+                if part is not None:
+                    self._at.setdefault(part, []).append(cand)
+        self._ids |= new
         if len(self.allowed) > 2 * len(findings) + 64:
-            alive = set(map(id, findings))
-            self.allowed = {k: v for k, v in self.allowed.items() if k in alive}
+            self.allowed = {k: v for k, v in self.allowed.items() if k in by_id}
+        return self._pool, self._at
+
+    def _entry(
+        self, finding: Finding, opts: OptimizeOptions, names: dict[tuple[int, int], str]
+    ) -> tuple[_Allowed, ...]:
+        entry = self.allowed.get(id(finding))
+        if entry is None or entry[0] is not finding:
+            entry = self.allowed[id(finding)] = (finding, tuple(_allowed(finding, opts, names)))
+        return entry[1]
 
 
 def _tool_names(ctx: Context) -> dict[tuple[int, int], str]:
@@ -98,22 +128,23 @@ def candidates(
     filtered = opts.include_tools is not None or bool(opts.exclude_tools)
     names = _tool_names(ctx) if filtered else {}
     protected = _protected_results(ctx, opts.keep_last)
-    store = kept.allowed if kept is not None else {}
-    out: list[Candidate] = []
     findings = list(findings)
-    for finding in findings:
-        entry = store.get(id(finding))
-        if entry is None or entry[0] is not finding:
-            entry = (finding, tuple(_allowed(finding, opts, names)))
-            if kept is not None:
-                store[id(finding)] = entry
-        for cand, part in entry[1]:
-            if part is None or part not in protected:
-                out.append(cand)
+    out: list[Candidate]
     if kept is not None:
-        kept.prune(findings)
-        out = kept.order.sort(out)
+        pool, at = kept.pool(findings, opts, names)
+        blocked = {id(c) for part in protected for c in at.get(part, ())}
+        out = kept.order.sort(
+            list(compress(pool, map(operator.not_, map(blocked.__contains__, map(id, pool)))))
+            if blocked
+            else pool
+        )
     else:
+        out = [
+            cand
+            for finding in findings
+            for cand, part in _allowed(finding, opts, names)
+            if part is None or part not in protected
+        ]
         out.sort(key=preference)
     if opts.unsafe and opts.clear_old_results and tokens is not None and counter is not None:
         from ctxtax._clearing import clearing_candidates
