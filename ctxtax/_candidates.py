@@ -7,9 +7,7 @@ An `Optimizer` asks again at every call of a growing session, with mostly the sa
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterable
-from itertools import compress
 from typing import TYPE_CHECKING, Any
 
 from ctxtax._counting import ContextTokens
@@ -42,46 +40,89 @@ def preference(cand: Candidate) -> tuple[Any, ...]:
 
 
 class KeptCandidates:
-    """What `candidates` worked out, kept by an `Optimizer` between calls: each finding's
-    allowed edits (while the finding is the same object), the pool of them for the findings of
-    the last call, and the last order."""
+    """What `candidates` worked out, kept by an `Optimizer` between calls: the allowed edits of
+    the last call's findings, which of them were held back (unsafe edits of the last results),
+    and their order. Told what the audit found and lost since (`Audited.changes`), a call
+    updates these without a pass over every finding."""
 
     def __init__(self) -> None:
-        self.allowed: dict[int, tuple[Finding, tuple[_Allowed, ...]]] = {}
         self.order: KeptOrder[Candidate] = KeptOrder(preference)
-        self._ids: set[int] = set()
-        self._pool: list[Candidate] = []
+        self._run: int | None = None
+        """The auditor's run the pool stands for."""
+        self._pool: dict[int, tuple[Finding, tuple[_Allowed, ...]]] = {}
+        """Each finding's allowed edits, by finding, in the order found."""
         self._at: dict[tuple[int, int], list[Candidate]] = {}
-        """The candidates of ``_pool`` that make unsafe changes to a part, by part."""
+        """The candidates that make unsafe changes to a part, by part."""
+        self._held: dict[int, Candidate] = {}
+        """The candidates held back last call (their part is among the last results)."""
 
-    def pool(
-        self, findings: list[Finding], opts: OptimizeOptions, names: dict[tuple[int, int], str]
-    ) -> tuple[list[Candidate], dict[tuple[int, int], list[Candidate]]]:
-        """The allowed edits of ``findings`` (in the order found), and the unsafe ones by part.
+    def ordered(
+        self,
+        findings: list[Finding],
+        opts: OptimizeOptions,
+        names: dict[tuple[int, int], str],
+        protected: set[tuple[int, int]],
+        changes: tuple[int, list[Finding], list[Finding]] | None,
+    ) -> list[Candidate]:
+        """The allowed edits of ``findings`` but those held back, in order of preference."""
+        if changes is not None and self._run is not None and changes[0] == self._run + 1:
+            moved = self._apply(changes[1], changes[2], opts, names, protected)
+            if moved is not None:
+                self._run = changes[0]
+                return self.order.update(self._items, *moved)
+        self._pool, self._at = {}, {}
+        for finding in findings:
+            self._add(finding, opts, names)
+        self._held = {id(c): c for part in protected for c in self._at.get(part, ())}
+        self._run = changes[0] if changes is not None else None
+        return self.order.sort(self._items())
 
-        A growing session mostly finds what it found last time and a few findings more: those
-        are added to the last pool (found by identity, without a pass over every finding)."""
-        by_id = dict(zip(map(id, findings), findings, strict=True))
-        if len(by_id) != len(findings) or not self._ids <= by_id.keys():
-            self._ids, self._pool, self._at = set(), [], {}  # some gone: start the pool again
-        new = by_id.keys() - self._ids
-        for finding in compress(findings, map(new.__contains__, map(id, findings))):
-            for cand, part in self._entry(finding, opts, names):
-                self._pool.append(cand)
-                if part is not None:
-                    self._at.setdefault(part, []).append(cand)
-        self._ids |= new
-        if len(self.allowed) > 2 * len(findings) + 64:
-            self.allowed = {k: v for k, v in self.allowed.items() if k in by_id}
-        return self._pool, self._at
-
-    def _entry(
+    def _add(
         self, finding: Finding, opts: OptimizeOptions, names: dict[tuple[int, int], str]
     ) -> tuple[_Allowed, ...]:
-        entry = self.allowed.get(id(finding))
-        if entry is None or entry[0] is not finding:
-            entry = self.allowed[id(finding)] = (finding, tuple(_allowed(finding, opts, names)))
-        return entry[1]
+        allowed = tuple(_allowed(finding, opts, names))
+        self._pool[id(finding)] = (finding, allowed)
+        for cand, part in allowed:
+            if part is not None:
+                self._at.setdefault(part, []).append(cand)
+        return allowed
+
+    def _apply(
+        self,
+        found: list[Finding],
+        gone: list[Finding],
+        opts: OptimizeOptions,
+        names: dict[tuple[int, int], str],
+        protected: set[tuple[int, int]],
+    ) -> tuple[list[Candidate], list[Candidate]] | None:
+        """The pool brought to this call: (candidates in, candidates out); None when the
+        changes do not fit the pool (then it is made again)."""
+        added: list[Candidate] = []
+        removed: list[Candidate] = []
+        for finding in gone:
+            entry = self._pool.pop(id(finding), None)
+            if entry is None or entry[0] is not finding:
+                return None
+            for cand, part in entry[1]:
+                if part is not None:
+                    self._at[part].remove(cand)
+                if self._held.pop(id(cand), None) is None:
+                    removed.append(cand)
+        for finding in found:
+            if id(finding) in self._pool:
+                return None
+            added.extend(cand for cand, _ in self._add(finding, opts, names))
+        held = {id(c): c for part in protected for c in self._at.get(part, ())}
+        new = {id(c) for c in added}
+        added = [c for c in added if id(c) not in held]
+        removed += [c for i, c in held.items() if i not in self._held and i not in new]
+        added += [c for i, c in self._held.items() if i not in held and id(c.finding) in self._pool]
+        self._held = held
+        return added, removed
+
+    def _items(self) -> list[Candidate]:
+        held = self._held
+        return [c for _, allowed in self._pool.values() for c, _ in allowed if id(c) not in held]
 
 
 def _tool_names(ctx: Context) -> dict[tuple[int, int], str]:
@@ -121,23 +162,19 @@ def candidates(
     tokens: ContextTokens | None = None,
     counter: TokenCounter | None = None,
     kept: KeptCandidates | None = None,
+    changes: tuple[int, list[Finding], list[Finding]] | None = None,
 ) -> list[Candidate]:
     """The edits the options allow, in order of preference (see `preference`); with
     ``clear_old_results`` (and ``unsafe``), then the old tool results to clear (given ``tokens``
-    and ``counter``). ``kept``: what an `Optimizer` keeps of the last call's."""
+    and ``counter``). ``kept``: what an `Optimizer` keeps of the last call's; ``changes``: what
+    the audit found and lost since the last (`Audited.changes`)."""
     filtered = opts.include_tools is not None or bool(opts.exclude_tools)
     names = _tool_names(ctx) if filtered else {}
     protected = _protected_results(ctx, opts.keep_last)
     findings = list(findings)
     out: list[Candidate]
     if kept is not None:
-        pool, at = kept.pool(findings, opts, names)
-        blocked = {id(c) for part in protected for c in at.get(part, ())}
-        out = kept.order.sort(
-            list(compress(pool, map(operator.not_, map(blocked.__contains__, map(id, pool)))))
-            if blocked
-            else pool
-        )
+        out = kept.ordered(findings, opts, names, protected, changes)
     else:
         out = [
             cand

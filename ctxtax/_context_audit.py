@@ -101,6 +101,9 @@ class Audited:
     """The findings reused with the calls they were made with, in groups."""
     stampers: dict[str, Callable[[Finding], dict[str, Any] | None]] = field(default_factory=dict)
     """What brings a rule's reused findings up to date, by rule code (`Session.stamp_later`)."""
+    changes: tuple[int, list[Finding], list[Finding]] | None = None
+    """(the memo's run, found, gone): what this audit found that the audit of the run before
+    did not, and the reverse (see `AuditMemo.changes`); None when unknown."""
     _findings: list[Finding] | None = field(default=None, repr=False)
     _report: Report | None = field(default=None, repr=False)
 
@@ -191,6 +194,7 @@ def find_waste(
         carried=carried,
         raw_findings=findings,
         stale=list(memo.stale) if memo is not None else [],
+        changes=(memo.runs, *memo.changes) if memo is not None and memo.changes else None,
         stampers=session.stampers or {},
         prices=prices or {},
         cache_policy=cache_policy,

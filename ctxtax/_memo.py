@@ -24,7 +24,7 @@ from ctxtax._counting import CountMemo
 from ctxtax._findings import Finding, replaced
 from ctxtax._model import Message
 from ctxtax._ordered import KeptOrder
-from ctxtax._prefix import same_prefix
+from ctxtax._prefix import same_prefix, starts_with
 
 if TYPE_CHECKING:
     from ctxtax.rules.base import Rule, Session
@@ -60,12 +60,15 @@ class AuditMemo:
 
     __slots__ = (
         "_by_message",
+        "_codes",
         "_flat",
         "_keyed",
         "_messages",
         "_order",
+        "_outputs",
         "_previous",
         "bill",
+        "changes",
         "checked",
         "counts",
         "memories",
@@ -73,6 +76,7 @@ class AuditMemo:
         "residency",
         "reused",
         "rows_state",
+        "runs",
         "stale",
         "waste_state",
     )
@@ -86,6 +90,14 @@ class AuditMemo:
         """The findings the last audit reused with the ``calls`` they were made with (in groups:
         `ctxtax._context_audit.Audited` makes the set of their ids when a report asks)."""
         self._order: KeptOrder[Finding] = KeptOrder(report_order)
+        self.runs = 0
+        """How many times `run` ran (`changes` are from the run before this one)."""
+        self._codes: tuple[str, ...] = ()
+        self._outputs: dict[str, Sequence[Finding]] = {}
+        """What each rule found in the last audit (see `changes`)."""
+        self.changes: tuple[list[Finding], list[Finding]] | None = None
+        """(found, gone): the findings the last audit found that the one before did not, and
+        the reverse; None when unknown (the first audit, other rules)."""
         self._messages: tuple[Message, ...] = ()
         self._previous: tuple[Message, ...] = ()
         self.memories: dict[str, dict[str, Any]] = {}
@@ -113,6 +125,7 @@ class AuditMemo:
         self._flat.clear()
         self._messages = self._previous = ()
         self._order.clear()
+        self._codes, self._outputs, self.changes = (), {}, None
         self.memories = {}
         self.part_rows = {}
         self.residency = {}
@@ -142,32 +155,55 @@ class AuditMemo:
         self.checked = 0
         self.reused = []
         self.stale = []
+        self.runs += 1
+        codes = tuple(rule.code for rule in rules)
+        if codes != self._codes:
+            self._codes, self._outputs = codes, {}
+            self.changes = None
+        else:
+            self.changes = ([], [])
         for rule in rules:
+            found: Sequence[Finding]
             if rule.scope == "message":
-                out.extend(self._per_message(rule, session))
-                continue
-            key = rule.memo_key(session)
-            if key is None:
-                out.extend(rule.check(session))
-                continue
-            kept = self._keyed.get(rule.code)
-            if kept is not None and kept[0] == key:
+                found = self._per_message(rule, session)
+            elif (key := rule.memo_key(session)) is None:
+                found = list(rule.check(session))
+            elif (kept := self._keyed.get(rule.code)) is not None and kept[0] == key:
                 self.reused.append(rule.code)
                 self.stale.append(kept[1])
-                out.extend(kept[1])
+                found = kept[1]
             else:
                 # A keyed rule reports its findings' messages' residency as their calls: it may
                 # hand back findings it kept with their old calls; the report brings them up.
                 found = tuple(rule.check(session))
                 self._keyed[rule.code] = (key, found)
                 self.stale.append(found)
-                out.extend(found)
+            self._changed(rule.code, found)
+            out.extend(found)
         return out
 
+    def _changed(self, code: str, now: Sequence[Finding]) -> None:
+        """Add what rule ``code`` found now and not last time, and the reverse, to `changes`
+        (mostly the rule's list grew at its end: no pass over its findings)."""
+        before = self._outputs.get(code, ())
+        self._outputs[code] = now
+        if self.changes is None or now is before:
+            return
+        added, removed = self.changes
+        if starts_with(now, before):
+            added.extend(now[len(before) :])
+            return
+        was, has = set(map(id, before)), set(map(id, now))
+        added.extend(f for f in now if id(f) not in was)
+        removed.extend(f for f in before if id(f) not in has)
+
     def ordered(self, found: list[Finding]) -> list[Finding]:
-        """``found`` in report order (`report_order`, ties in the order found): the last
-        audit's order, amended (see `ctxtax._ordered`)."""
-        return self._order.sort(found)
+        """``found`` (what `run` returned) in report order (`report_order`, ties in the order
+        found): the last audit's order, amended with `changes` (see `ctxtax._ordered`)."""
+        if self.changes is None:
+            return self._order.sort(found)
+        added, removed = self.changes
+        return self._order.update(lambda: found, added, removed)
 
     def _per_message(self, rule: Rule, session: Session) -> list[Finding]:
         messages = session.context.messages

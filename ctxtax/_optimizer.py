@@ -221,6 +221,7 @@ class Optimizer:
             tokens=table,
             counter=self.counter,
             kept=self._candidates,
+            changes=audited.changes,
         )
         fresh = self._not_made(found)
         deferred = 0

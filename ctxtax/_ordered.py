@@ -9,7 +9,7 @@ the last order and puts the new items in place by bisection.
 from __future__ import annotations
 
 import operator
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from itertools import pairwise
 from typing import Any, Generic, TypeVar
@@ -49,6 +49,39 @@ class KeptOrder(Generic[_T]):
             self._items = None  # equal keys: the order of ``items`` decides, each time
             return out
         self._items, self._keys, self._ids = out, sorted_keys, set(map(id, out))
+        return list(out)
+
+    def update(
+        self, items: Callable[[], Sequence[_T]], added: Sequence[_T], removed: Sequence[_T]
+    ) -> list[_T]:
+        """`sort` of the items of the last call with ``removed`` taken out and ``added`` put
+        in, told what changed: no pass over every item (``items()`` gives them all, for when
+        the change cannot be made in place)."""
+        out, keys, known = self._items, self._keys, self._ids
+        if out is None or len(added) + len(removed) > _MANY_NEW:
+            return self.sort(items())
+        key = self._key
+        places = []
+        for item in removed:
+            k = key(item)
+            lo, hi = bisect_left(keys, k), bisect_right(keys, k)
+            at = next((i for i in range(lo, hi) if out[i] is item), None)
+            if at is None:
+                return self.sort(items())  # not among the items of the last call
+            places.append(at)
+        new = sorted(((key(item), item) for item in added), key=_first)
+        if any(a == b for (a, _), (b, _) in pairwise(new)) or any(id(i) in known for _, i in new):
+            return self.sort(items())
+        for at in sorted(places, reverse=True):
+            known.discard(id(out[at]))
+            del out[at], keys[at]
+        for k, item in new:
+            at = bisect_right(keys, k)
+            if at and keys[at - 1] == k:
+                return self.sort(items())  # equal keys: the order of the items decides
+            keys.insert(at, k)
+            out.insert(at, item)
+            known.add(id(item))
         return list(out)
 
     def clear(self) -> None:

@@ -188,3 +188,47 @@ def test_clear_forgets_the_last_order() -> None:
     order.clear()
     assert order.sort([]) == []
     assert same(order.sort(items[:1]), items[:1])
+
+
+def _changes(before: list[Item], after: list[Item]) -> tuple[list[Item], list[Item]]:
+    """(in, out) between two item lists, by identity (what an audit's memo hands over)."""
+    was, has = {id(i) for i in before}, {id(i) for i in after}
+    return [i for i in after if id(i) not in was], [i for i in before if id(i) not in has]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_update_told_the_changes_equals_a_stable_sort(seed: int) -> None:
+    rng = random.Random(100 + seed)
+    order: KeptOrder[Item] = KeptOrder(key_of)
+    items = fresh(rng, 30)
+    order.sort(items)
+    for _ in range(400):
+        after = step(rng, items)
+        if len({id(i) for i in after}) != len(after):
+            after = list({id(i): i for i in after}.values())  # changes are of distinct items
+        added, removed = _changes(items, after)
+        got = order.update(lambda after=after: after, added, removed)  # type: ignore[misc]
+        assert same(got, sorted(after, key=key_of))
+        items = after
+
+
+def test_update_does_not_look_at_every_item() -> None:
+    seen: list[Item] = []
+
+    def key(item: Item) -> int:
+        seen.append(item)
+        return item.key
+
+    order: KeptOrder[Item] = KeptOrder(key)
+    items = [Item(k) for k in range(0, 1000, 10)]
+    order.sort(items)
+    new, gone = Item(55), items[3]
+    after = [i for i in items if i is not gone] + [new]
+    seen.clear()
+
+    def everything() -> list[Item]:
+        raise AssertionError("the changes fit: no item list needed")
+
+    got = order.update(everything, [new], [gone])
+    assert same(got, sorted(after, key=key_of))
+    assert seen == [gone, new]  # keys of the changed items only

@@ -127,3 +127,49 @@ def test_step_reports_what_it_did() -> None:
     assert step.tokens_after == step.tokens_before - sum(e.tokens_saved for e in step.edits)
     assert step.context.messages[4].parts[0].text.startswith("[ctxtax: same as")
     assert step.report.findings
+
+
+def test_kept_candidates_equal_fresh_ones_at_every_call() -> None:
+    # An Optimizer's candidates come from the last call's, told what the audit found and lost;
+    # at every call of a growing session (copies, near copies, noise, stale outputs, and the
+    # last results moving so that edits are held back and let go) they are exactly the
+    # candidates made afresh from the same findings, in the same order.
+    from ctxtax._candidates import KeptCandidates, candidates
+    from ctxtax._optimize import OptimizeOptions
+
+    lines = "\n".join(f"row {j}: value {j * 7} ok" for j in range(40))
+    history: list[dict[str, Any]] = [{"role": "user", "content": "Fix the handlers."}]
+    auditor = ctxtax.Auditor()
+    kept = KeptCandidates()
+    opts = OptimizeOptions(unsafe=True, keep_last=2)
+    changed = gone = 0
+    for k in range(30):
+        if k % 5 == 4:  # a large listing nothing refers to (yet): a stale output
+            output = "\n".join(f"def func_{k}_{j}(x): return helper_{k}_{j}(x)" for j in range(60))
+        else:
+            output = FILE if k % 4 == 0 else lines.replace("ok", f"ok {k}") if k % 3 else lines
+        history += turn(f"c{k}", "read_file" if k % 2 else "run", output)
+        history[-2]["tool_calls"][0]["function"]["arguments"] = json.dumps({"path": f"f{k}"})
+        if k in (17, 25):  # the model uses an old listing: its stale finding goes away
+            history.append({"role": "assistant", "content": f"Next: func_{k - 13}_3 and more."})
+            history.append({"role": "user", "content": "Go on."})
+        ctx = auditor._context(list(history), None, None)
+        assert ctx is not None
+        audited = auditor.find(ctx)
+        changed += audited.changes is not None
+        gone += bool(audited.changes and audited.changes[2])
+        got = candidates(ctx, audited.raw_findings, opts, kept=kept, changes=audited.changes)
+        want = candidates(ctx, audited.raw_findings, opts)
+        assert [(id(c.finding), id(c.edit)) for c in got] == [
+            (id(c.finding), id(c.edit)) for c in want
+        ], k
+    assert changed >= 25  # the kept path was taken, not the rebuild
+    assert gone >= 1  # and findings went away on it
+    # More results kept whole (a later run that found nothing new): edits made before are now
+    # held back, and the reverse.
+    assert audited.changes is not None
+    for run, keep in ((audited.changes[0] + 1, 6), (audited.changes[0] + 2, 1)):
+        opts = OptimizeOptions(unsafe=True, keep_last=keep)
+        got = candidates(ctx, audited.raw_findings, opts, kept=kept, changes=(run, [], []))
+        want = candidates(ctx, audited.raw_findings, opts)
+        assert [id(c.edit) for c in got] == [id(c.edit) for c in want], keep
