@@ -5,13 +5,14 @@ history CTX302 reads (each part's new words, and which of them a later reply use
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from bisect import bisect_right, insort
 from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
 
 from ctxtax._findings import Edit, Loc, trusted
+from ctxtax._prefix import same_prefix
 from ctxtax.rules._file_reads import Action
 from ctxtax.rules.base import Session
 
@@ -28,9 +29,10 @@ def carried(session: Session, first: int, later: int) -> int:
     arrays = session.cache.get(_CARRY_KEY)
     if arrays is None:
         calls = session.calls
-        if all(c.start == 0 for c in calls):
+        sorted_ends = _call_ends(session)
+        if sorted_ends is not None:
             # No compaction: a call holds both exactly when it reaches past ``later``.
-            arrays = sorted(c.end for c in calls)
+            arrays = sorted_ends
         else:
             arrays = (
                 np.array([c.start for c in calls], dtype=np.int64),
@@ -46,6 +48,31 @@ def carried(session: Session, first: int, later: int) -> int:
         return ((starts <= m) & (m < ends)) | (m < heads)
 
     return int(np.count_nonzero(holds(first) & holds(later)))
+
+
+def _call_ends(session: Session) -> list[int] | None:
+    """Where each call's window ends, sorted; None when a call starts past the first message
+    (a compaction). Kept between the audits of a growing session, where the calls are mostly
+    the very objects of last time."""
+    memory = session.memory(_CARRY_KEY)
+    calls = session.calls
+    before = memory.get("calls", ())
+    ends: list[int] | None = memory.get("ends")
+    same = same_prefix(before, calls)
+    if ends is None or len(before) - same > 8:
+        ends = sorted(c.end for c in calls)
+        later = memory["later"] = sum(1 for c in calls if c.start)
+    else:
+        later = memory["later"]
+        for call in before[same:]:
+            ends.remove(call.end)
+            later -= bool(call.start)
+        for call in calls[same:]:
+            insort(ends, call.end)
+            later += bool(call.start)
+        memory["later"] = later
+    memory.update(calls=calls, ends=ends)
+    return list(ends) if later == 0 else None
 
 
 def part_text(session: Session, at: tuple[int, int]) -> str:
