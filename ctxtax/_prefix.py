@@ -39,12 +39,11 @@ def same_prefix(before: Sequence[object], now: Sequence[object]) -> int:
     """How many leading objects of ``now`` are the very objects ``before`` starts with."""
     if starts_with(now, before):
         return len(before)
-    same = 0
-    for a, b in zip(before, now, strict=False):
-        if a is not b:
-            break
-        same += 1
-    return same
+    same = list(map(operator.is_, before, now))  # (C loops: this runs on whole histories)
+    try:
+        return same.index(False)
+    except ValueError:
+        return len(same)
 
 
 __all__ = ["same_prefix", "starts_with"]
