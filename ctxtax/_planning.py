@@ -93,12 +93,19 @@ def choose(
             return total
         return total - tokens.messages_between(0, min(i, len(tokens.message_tokens)))
 
-    positions = sorted({_message(c) for c in candidates if _message(c) < cached})
+    # Tokens the edits save at each position, and from each position on (summed from the end).
+    at_position: dict[int, int] = {}
+    for c in candidates:
+        at_position[_message(c)] = at_position.get(_message(c), 0) + c.edit.tokens_saved
+    from_here: dict[int, int] = {}
+    running = 0
+    for at in sorted(at_position, reverse=True):
+        running += at_position[at]
+        from_here[at] = running
     best_at: int | None = None
     best_net = 0.0
-    for at in positions:
-        saved = sum(c.edit.tokens_saved for c in candidates if _message(c) >= at)
-        net = saved * remaining_calls * cost.read - suffix(at) * cost.break_premium
+    for at in sorted(p for p in at_position if p < cached):
+        net = from_here[at] * remaining_calls * cost.read - suffix(at) * cost.break_premium
         if net > best_net:
             best_at, best_net = at, net
     floor = cached if best_at is None else best_at
