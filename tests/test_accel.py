@@ -618,16 +618,19 @@ def test_a_kept_auditor_loads_numba_on_another_thread() -> None:
         "    loader.join()\n"
         "print(a.impl_for(10))\n"
     )
+    assert fresh_python(code)[:4] == ["['MainThread']", "ctxtax-numba-load", "True", "numba"]
+    assert fresh_python(code, impl="python")[:3] == ["['MainThread']", "False", "python"]
+
+
+def fresh_python(code: str, impl: str | None = None) -> list[str]:
+    """The lines ``code`` prints in a new interpreter (``CTXTAX_IMPL`` set to ``impl``)."""
     env = {k: v for k, v in os.environ.items() if k != "CTXTAX_IMPL"}
+    if impl is not None:
+        env["CTXTAX_IMPL"] = impl
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
-    assert out.stdout.split("\n")[:4] == ["['MainThread']", "ctxtax-numba-load", "True", "numba"]
-    env["CTXTAX_IMPL"] = "python"
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
-    )
-    assert out.stdout.split("\n")[:3] == ["['MainThread']", "False", "python"]
+    return out.stdout.split("\n")
 
 
 def test_impl_for_and_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -643,11 +646,7 @@ def test_impl_for_and_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "a._numba_kernels()\n"
         "print(a.impl_for(0))\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "CTXTAX_IMPL"}
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
-    )
-    assert out.stdout.split("\n")[:3] == ["python python python numba", "numba", "numba"]
+    assert fresh_python(code)[:3] == ["python python python numba", "numba", "numba"]
     monkeypatch.setenv("CTXTAX_IMPL", "python")
     assert impl_for(10**12) == "python"
     monkeypatch.setenv("CTXTAX_IMPL", "numba")

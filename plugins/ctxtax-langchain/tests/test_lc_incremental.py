@@ -62,16 +62,16 @@ def add(history: list[BaseMessage], k: int, entry: tuple[str, ...]) -> None:
 
 
 def by_message(edits: list[AppliedEdit]) -> dict[int, dict[str, Any]]:
-    """What each edited message's ``response_metadata["ctxtax"]`` must say."""
-    out: dict[int, dict[str, Any]] = {}
-    for edit in edits:
-        if edit.loc.message is None:
-            continue
-        info = out.setdefault(edit.loc.message, {"codes": [], "tokens_saved": 0})
-        if edit.code not in info["codes"]:
-            info["codes"].append(edit.code)
-        info["tokens_saved"] += edit.tokens_saved
-    return out
+    """What each edited message's ``response_metadata["ctxtax"]`` must say: its rules' codes
+    in the order of its edits, and what they save together."""
+    edited = sorted({e.loc.message for e in edits if e.loc.message is not None})
+    return {
+        m: {
+            "codes": list(dict.fromkeys(e.code for e in edits if e.loc.message == m)),
+            "tokens_saved": sum(e.tokens_saved for e in edits if e.loc.message == m),
+        }
+        for m in edited
+    }
 
 
 class Recorded:
