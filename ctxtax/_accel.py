@@ -82,7 +82,8 @@ def load_numba_in_background() -> None:
     """Load numba's kernels on a thread of their own; the kernels run there once they are loaded.
 
     For a process that keeps auditing a growing session (an `Auditor` kept between calls, as
-    middleware keeps one): its calls are small, so the plain twins would run them until the
+    middleware keeps one, once the session is sizeable): its calls are small, so the plain twins
+    would run them until the
     work added up, and then one call would load numba itself: 0.5-1 s, or several seconds
     while numba compiles the kernels the first time after an install. On another thread (a
     small audit runs every kernel once, which loads or compiles its machine code) the calls go

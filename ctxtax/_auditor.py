@@ -36,6 +36,10 @@ from ctxtax.formats import load_all
 _API_SHAPES = ("openai", "anthropic")
 
 
+NUMBA_SESSION_TOKENS = 20_000
+"""Tokens a session kept by an `Auditor` holds before numba is worth loading for its calls."""
+
+
 class Auditor:
     """Audits the same (growing) session repeatedly, reusing earlier work.
 
@@ -227,8 +231,6 @@ class Auditor:
             return self._find(checked)
 
     def _find(self, ctx: Context) -> Audited:
-        if self.audits == 3:  # a kept auditor: its calls are small and many (see the function)
-            load_numba_in_background()
         index = self._index
         if index is None or index.matches_prefix(ctx) < len(index.blocks):
             from ctxtax._context_audit import shared_options
@@ -238,6 +240,10 @@ class Auditor:
         calls = self._model_calls(ctx)
         index.extend(ctx, calls)
         self._index = index
+        if self.audits >= 3 and index.token_count >= NUMBA_SESSION_TOKENS:
+            # A kept auditor of a sizeable session: its calls are many, and each saves about a
+            # millisecond on numba (see the function; it does nothing the second time).
+            load_numba_in_background()
         return find_waste(
             ctx,
             model=self.model,

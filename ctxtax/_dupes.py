@@ -220,6 +220,11 @@ class DuplicateIndex:
 
     # -- growing ------------------------------------------------------------------------------
 
+    @property
+    def token_count(self) -> int:
+        """How many tokens the index holds."""
+        return len(self._tokens)
+
     def matches_prefix(self, ctx: Context) -> int:
         """How many of this index's blocks are, unchanged, the first blocks of ``ctx``."""
         if self._same_messages(ctx):

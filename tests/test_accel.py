@@ -599,14 +599,16 @@ def test_extend_spans_finds_every_planted_repeat(
 
 
 def test_a_kept_auditor_loads_numba_on_another_thread() -> None:
-    # In a fresh process: two audits load nothing; the third audit of a kept Auditor starts
-    # loading numba on a thread of its own, and the calls go on with the plain twins until the
-    # kernels are loaded, then run on numba. With CTXTAX_IMPL set, nothing is started.
+    # In a fresh process: two audits load nothing; the third audit of a kept Auditor of a
+    # sizeable session starts loading numba on a thread of its own, and the calls go on with
+    # the plain twins until the kernels are loaded, then run on numba. A small session, or
+    # CTXTAX_IMPL set, starts nothing.
     code = (
-        "import threading, ctxtax\n"
+        "import sys, threading, ctxtax\n"
         "from ctxtax import _accel as a\n"
         "auditor = ctxtax.Auditor()\n"
-        "messages = [{'role': 'user', 'content': 'hello ' * 50}]\n"
+        "words = int(sys.argv[1])\n"
+        "messages = [{'role': 'user', 'content': ' '.join(f'w{i}' for i in range(words))}]\n"
         "auditor.audit(messages)\n"
         "auditor.audit(messages + [{'role': 'assistant', 'content': 'hi'}])\n"
         "print(sorted(t.name for t in threading.enumerate()))\n"
@@ -618,17 +620,20 @@ def test_a_kept_auditor_loads_numba_on_another_thread() -> None:
         "    loader.join()\n"
         "print(a.impl_for(10))\n"
     )
-    assert fresh_python(code)[:4] == ["['MainThread']", "ctxtax-numba-load", "True", "numba"]
-    assert fresh_python(code, impl="python")[:3] == ["['MainThread']", "False", "python"]
+    big = str(12_000)  # about 24,000 tokens
+    assert fresh_python(code, big)[:4] == ["['MainThread']", "ctxtax-numba-load", "True", "numba"]
+    assert fresh_python(code, big, impl="python")[:3] == ["['MainThread']", "False", "python"]
+    assert fresh_python(code, "50")[:3] == ["['MainThread']", "False", "python"]
 
 
-def fresh_python(code: str, impl: str | None = None) -> list[str]:
-    """The lines ``code`` prints in a new interpreter (``CTXTAX_IMPL`` set to ``impl``)."""
+def fresh_python(code: str, *args: str, impl: str | None = None) -> list[str]:
+    """The lines ``code`` prints in a new interpreter, given ``args`` (``CTXTAX_IMPL`` set to
+    ``impl``)."""
     env = {k: v for k, v in os.environ.items() if k != "CTXTAX_IMPL"}
     if impl is not None:
         env["CTXTAX_IMPL"] = impl
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True, env=env
     )
     return out.stdout.split("\n")
 
