@@ -164,6 +164,8 @@ class Reader:
         self._read: list[tuple[BaseMessage, Any, Any, int, Message]] = []
         """Per message read: (the object, its content, its tool calls, its number of content
         blocks or -1, the `Message` read)."""
+        self._read_messages: list[Message] = []
+        """The `Message`s of ``_read``."""
         self._objects: list[BaseMessage] = []
         self._contents: list[Any] = []
         self._watched: tuple[list[int], list[Any], list[int], list[int]] = ([], [], [], [])
@@ -203,12 +205,12 @@ class Reader:
         """The messages as ctxtax `Message`s, tool results named after their calls."""
         previous = self._read
         # The common case first: the same messages as last time, with the same content and
-        # tool calls, and some more after them.
+        # tool calls, and some more after them (then the lists kept grow in place).
         n = len(previous)
         if self._unchanged(messages):
-            fresh, same = list(previous), n
+            fresh, read, same = previous, self._read_messages, n
         else:
-            fresh, same = [], 0
+            fresh, read, same = [], [], 0
             self._objects, self._contents, self._watched = [], [], ([], [], [], [])
         ai, calls_seen, blocks, sizes = self._watched
         for i in range(len(fresh), len(messages)):
@@ -217,7 +219,7 @@ class Reader:
             # (getattr on a message without tool calls goes through pydantic's slow path)
             calls = message.tool_calls if isinstance(message, AIMessage) else None
             size = len(content) if isinstance(content, list) else -1
-            entry = previous[i] if i < len(previous) else None
+            entry = previous[i] if i < n else None
             if (
                 entry is None
                 or entry[0] is not message
@@ -246,6 +248,7 @@ class Reader:
             elif same == i:
                 same += 1
             fresh.append(entry)
+            read.append(entry[4])
             self._objects.append(message)
             self._contents.append(content)
             if isinstance(message, AIMessage):
@@ -254,22 +257,22 @@ class Reader:
             if size >= 0:
                 blocks.append(i)
                 sizes.append(size)
-        self._read = fresh
-        read = [e[4] for e in fresh]
+        self._read, self._read_messages = fresh, read
         new_ids = {
             p.tool_call_id
             for m in read[same:]
             for p in m.parts
             if p.kind == "tool_call" and p.tool_call_id
         }
-        if same < len(previous) or new_ids & self._unnamed:
+        if same < n or new_ids & self._unnamed:
             # Not a plain growth: name every result again.
             self._out, self._names, self._unnamed, same = [], {}, set(), 0
         for m in read[same:]:
             for p in m.parts:
                 if p.kind == "tool_call" and p.tool_call_id and p.tool_name:
                     self._names[p.tool_call_id] = p.tool_name
-        out = self._out[:same]
+        out = self._out
+        del out[same:]
         for m in read[same:]:
             result = m.parts[0] if m.role == "tool" and m.parts else None
             if result is None or result.tool_name is not None:
