@@ -5,7 +5,8 @@ from __future__ import annotations
 import gc
 import operator
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -81,19 +82,27 @@ def _by_message(edits: Iterable[AppliedEdit]) -> dict[int, dict[str, Any]]:
     return edited
 
 
+@contextmanager
+def paused_collector() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the body, then as it was.
+
+    Reading and writing messages allocates much and frees little: the collector would walk the
+    whole history for nothing (ctxtax pauses it around its own work the same way)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
 def optimize_step(
     optimizer: Optimizer, messages: Sequence[BaseMessage], tools: Sequence[Any] | None = None
 ) -> Step:
     """Run ``optimizer`` on ``messages``; edited messages carry ``response_metadata["ctxtax"]``."""
-    # Reading and writing messages allocates much and frees little: the cyclic collector would
-    # walk the whole history for nothing (ctxtax pauses it around its own work the same way).
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with paused_collector():
         return _optimize_step(optimizer, messages, tools)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _optimize_step(

@@ -22,7 +22,7 @@ from langchain.agents.middleware import AgentMiddleware, AgentState, ModelReques
 from langchain_core.messages import BaseMessage
 
 from ctxtax import Optimizer
-from ctxtax_langchain._core import Step, make_optimizer, optimize_step
+from ctxtax_langchain._core import Step, make_optimizer, optimize_step, paused_collector
 
 logger = logging.getLogger("ctxtax_langchain")
 
@@ -171,7 +171,7 @@ class CtxtaxMiddleware(AgentMiddleware):
             if not messages:
                 return None
             thread = _thread_id()
-            with self._serial(thread):
+            with self._serial(thread), paused_collector():
                 return self._persist_step(thread, messages)
         except Exception as exc:
             self._failed("before_model", exc)
