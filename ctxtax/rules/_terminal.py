@@ -320,7 +320,8 @@ def progress_runs(text: str) -> list[FrameRun]:
 # Repeated lines
 
 # A digit with the hex letters around it: "42", "3.14", "a3f9e2c", "0x1F", "2024-03-08".
-_FOLD = re.compile(r"[a-fA-F]{0,8}\d[0-9a-fA-F]*")
+# (Possessive: giving letters back never finds a digit, and not trying is a fifth faster.)
+_FOLD = re.compile(r"[a-fA-F]{0,8}+\d[0-9a-fA-F]*+")
 _HEX_BYTES = b"0123456789abcdefABCDEF"
 _THREE_LETTERS = re.compile(r"[^\W\d_](?:.*?[^\W\d_]){2}", re.S)
 _GUTTER = re.compile(r"\s*\d+(?:→|\t)")  # "    44→" (Claude Code Read), "    44\t" (cat -n)
