@@ -148,8 +148,9 @@ class AuditMemo:
     def run(self, rules: Sequence[Rule], session: Session) -> list[Finding]:
         """The findings of ``rules`` in ``session``, reusing what still holds.
 
-        Reused findings keep the ``calls`` they had when they were made; `stale` holds their
-        ids, and `with_calls` brings them up to date (the report does; edits do not need it).
+        Reused findings keep the ``calls`` they had when they were made; `stale` holds them
+        (in groups), and `with_calls` brings them up to date (the report does; edits do not
+        need it). `changes` says what this run found and lost against the last one.
         """
         out: list[Finding] = []
         self.checked = 0
