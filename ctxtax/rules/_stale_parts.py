@@ -18,6 +18,7 @@ from ctxtax.rules.base import Session
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{3,}|\d{3,}")
 _CARRY_KEY = "staleness.carry"
+_PART_BITS = 24
 # Fewer new words than this and an output mostly repeats known text (a file the model wrote, an
 # edit echoing its arguments): whether it was used cannot be told, and it is a copy's waste.
 MIN_NEW_WORDS = 5
@@ -138,7 +139,9 @@ def word_history(
     if "owner" not in memory:
         memory.update(messages=0, owner={}, referenced=set(), new_words={})
     done = int(memory["messages"])
-    owner: dict[str, tuple[int, int]] = memory["owner"]
+    # Each word's part as one int (message << 24 | part): a dict of str to int is one the
+    # garbage collector never tracks; with tuples it would walk every word at each collection.
+    owner: dict[str, int] = memory["owner"]
     referenced: set[tuple[int, int]] = memory["referenced"]
     new_words: dict[tuple[int, int], list[str]] = memory["new_words"]
     messages = session.context.messages
@@ -149,14 +152,16 @@ def word_history(
             words = distinct_words(part.text)
             fresh = sorted(w for w in words if w not in owner)
             for w in fresh:
-                owner[w] = (i, j)
+                owner[w] = i << _PART_BITS | j
             new_words[(i, j)] = fresh
             if message.role == "assistant":
                 for w in words:
-                    at = owner[w]
-                    if at[0] < i and at not in referenced:
-                        referenced.add(at)
-                        newly.add(at)
+                    code = owner[w]
+                    if code >> _PART_BITS < i:
+                        at = divmod(code, 1 << _PART_BITS)
+                        if at not in referenced:
+                            referenced.add(at)
+                            newly.add(at)
     memory["messages"] = len(messages)
     return new_words, referenced, newly
 
