@@ -60,7 +60,7 @@ class OrphanScan:
 
     def __init__(self) -> None:
         self.messages = 0
-        self._called: dict[str, tuple[int, str | None]] = {}
+        self._called: set[str] = set()
         self._answered: set[str] = set()
         self._unanswered: dict[str, tuple[int, str | None]] = {}
         """The calls with no result yet, in the order they were first seen."""
@@ -75,7 +75,7 @@ class OrphanScan:
                 if part.kind == "tool_call":
                     self._last_with_calls = i
                     if part.tool_call_id:
-                        self._called[part.tool_call_id] = (i, part.tool_name)
+                        self._called.add(part.tool_call_id)
                         if part.tool_call_id not in self._answered:
                             self._unanswered[part.tool_call_id] = (i, part.tool_name)
                 elif part.kind == "tool_result" and part.tool_call_id is not None:

@@ -8,8 +8,8 @@ edit could break, nor reasoning, whose signature it would). The text cleaning it
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from functools import lru_cache
+from collections.abc import Callable, Iterator
+from functools import lru_cache, partial
 
 import numpy as np
 import numpy.typing as npt
@@ -43,11 +43,24 @@ _GAP_LINES = 16  # clean lines between two noisy ones before they are separate f
 _QUOTE_CHARS = 160
 
 
-@lru_cache(maxsize=4096)
 def _runs(text: str, min_repeats: int, fold: bool) -> tuple[RepeatRun, ...]:
     """`repeated_runs` of a text, cached: middleware audits the same parts on every call (a
     string caches its hash, so a part seen before costs a lookup)."""
+    runs = _RUNS.get((min_repeats, fold))
+    if runs is None:
+        runs = _RUNS[(min_repeats, fold)] = lru_cache(maxsize=4096)(
+            partial(_repeated_runs, min_repeats=min_repeats, fold=fold)
+        )
+    return runs(text)
+
+
+def _repeated_runs(text: str, *, min_repeats: int, fold: bool) -> tuple[RepeatRun, ...]:
     return tuple(repeated_runs(text, min_repeats=min_repeats, fold=fold))
+
+
+# One cache per option pair, keyed by the text alone: a cache keyed by tuples is a dict the
+# garbage collector stops tracking and tracks again at every new entry, walking it each time.
+_RUNS: dict[tuple[int, bool], Callable[[str], tuple[RepeatRun, ...]]] = {}
 
 
 def _parts(session: Session) -> Iterator[tuple[int, int, str]]:
