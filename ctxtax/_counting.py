@@ -183,24 +183,13 @@ class CountMemo:
         self._tools: dict[tuple[int, str], tuple[ToolSpec, str]] = {}
         self._recent: list[tuple[Context, Provider, ContextTokens]] = []
 
-    def grown_from(self, ctx: Context, provider: Provider) -> tuple[int, ContextTokens] | None:
-        """A table counted lately for a context that ``ctx`` extends (the same tools, its first
-        messages the very same objects), and how many messages it covers."""
-        for old, old_provider, table in self._recent:
-            if (
-                old_provider == provider
-                and old.tools is ctx.tools
-                and starts_with(ctx.messages, old.messages)
-            ):
-                return len(old.messages), table
-        return None
-
     def nearest(
         self, ctx: Context, provider: Provider
     ) -> tuple[Context, ContextTokens, list[int]] | None:
         """A table counted lately for a context that ``ctx`` mostly repeats: the same tools, at
         most as many messages, all but a few of them (returned) the very same objects at the
-        same positions. An optimizer counts the history, then the history with its edits."""
+        same positions. An optimizer counts the history, then the history with its edits; a
+        growing session extends the last count (nothing changed: the first such table wins)."""
         best: tuple[Context, ContextTokens, list[int]] | None = None
         for old, old_provider, table in self._recent:
             if old_provider != provider or old.tools is not ctx.tools:
@@ -208,6 +197,8 @@ class CountMemo:
             n = len(old.messages)
             if n > len(ctx.messages):
                 continue
+            if starts_with(ctx.messages, old.messages):
+                return old, table, []
             same = np.fromiter(
                 map(operator.is_, old.messages, ctx.messages), dtype=np.bool_, count=n
             )
@@ -219,7 +210,7 @@ class CountMemo:
         return best
 
     def remember(self, ctx: Context, provider: Provider, table: ContextTokens) -> None:
-        """Keep ``table`` as one of the last few counted (see `grown_from`)."""
+        """Keep ``table`` as one of the last few counted (see `nearest`)."""
         self._recent = [(ctx, provider, table), *self._recent[:2]]
 
     def prune(self, ctx: Context, *, slack: int = 4) -> None:
@@ -254,16 +245,14 @@ def count_context(
     """
     provider = provider or provider_for(ctx.model, ctx.source_format)
     if memo is not None:
-        grown = memo.grown_from(ctx, provider)
-        if grown is not None and grown[0] == len(ctx.messages):
-            return grown[1]
-        patched: ContextTokens | None = None
-        if grown is not None and grown[0] > 0:
-            patched = _extend_table(ctx, counter, provider, memo, *grown)
-        else:
-            near = memo.nearest(ctx, provider)
-            if near is not None and near[0].messages:
-                patched = _patch_table(ctx, counter, provider, memo, *near)
+        near = memo.nearest(ctx, provider)
+        if near is not None and not near[2] and len(near[0].messages) == len(ctx.messages):
+            return near[1]
+        patched = (
+            _patch_table(ctx, counter, provider, memo, *near)
+            if near is not None and near[0].messages
+            else None
+        )
         if patched is not None:
             memo.prune(ctx)
             memo.remember(ctx, provider, patched)
@@ -273,29 +262,6 @@ def count_context(
         memo.prune(ctx)
         memo.remember(ctx, provider, table)
     return table
-
-
-def _extend_table(
-    ctx: Context,
-    counter: TokenCounter,
-    provider: Provider,
-    memo: CountMemo,
-    first: int,
-    before: ContextTokens,
-) -> ContextTokens:
-    """``before`` (the table of the first ``first`` messages) extended with the rest."""
-    rest = _count(
-        ctx.model_copy(update={"messages": ctx.messages[first:]}), counter, provider, memo
-    )
-    return ContextTokens(
-        provider=provider,
-        framing=before.framing,
-        message_tokens=np.concatenate((before.message_tokens, rest.message_tokens)),
-        framing_tokens=np.concatenate((before.framing_tokens, rest.framing_tokens)),
-        part_tokens=before.part_tokens + rest.part_tokens,
-        tool_tokens=before.tool_tokens,
-        estimates=before.estimates | rest.estimates,
-    )
 
 
 def _patch_table(
