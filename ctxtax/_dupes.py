@@ -30,7 +30,8 @@ import numpy.typing as npt
 from ctxtax import _accel
 from ctxtax._lsh import LshBuckets
 from ctxtax._model import Call, Context, Message, PartKind
-from ctxtax._prefix import same_prefix, starts_with
+from ctxtax._prefix import starts_with
+from ctxtax._session import from_start
 from ctxtax._tokens import char_offsets
 
 if TYPE_CHECKING:
@@ -135,23 +136,16 @@ def _lines(text: str) -> tuple[list[int], list[int]]:
 
 
 def call_windows(
-    ctx: Context,
-    calls: Sequence[Call] | None = None,
-    first: int = 0,
-    *,
-    from_start: bool | None = None,
+    ctx: Context, calls: Sequence[Call] | None = None, first: int = 0
 ) -> list[tuple[int, int]]:
     """For each message from ``first`` on, the (start, head) of the first call window that
-    carries it (``calls``: the context's model calls, when the caller has them already;
-    ``from_start``: whether every call starts at the first message, when the caller knows).
+    carries it (``calls``: the context's model calls, when the caller has them already).
 
     A message no call carries (the tail of a log) belongs to the last window that starts
     before it.
     """
     calls = ctx.model_calls() if calls is None else calls
-    if from_start is None:
-        from_start = all(call.start == 0 for call in calls)
-    if from_start:  # no compaction: one window holds everything
+    if from_start(calls):  # no compaction: one window holds everything
         return [(0, 0)] * max(0, len(ctx.messages) - first)
     reach: dict[int, tuple[int, int]] = {}
     for call in calls:
@@ -196,8 +190,6 @@ class DuplicateIndex:
     cache: dict[Any, Any] = field(default_factory=dict)
     """What the rules derive from the index, kept while the index lives (an Auditor's)."""
     _indexed: tuple[Message, ...] = ()
-    _calls: tuple[Sequence[Call], int] = ((), 0)
-    """The calls seen last, and how many of them start past the first message."""
     serial: int = field(default_factory=lambda: next(_SERIALS))
     """Distinct for every index a process builds (unlike ``id``, never reused)."""
 
@@ -258,7 +250,7 @@ class DuplicateIndex:
             return 0
         first_new = len(self.blocks)
         window_from = fresh[0][0]
-        windows = call_windows(ctx, calls, first=window_from, from_start=self._from_start(calls))
+        windows = call_windows(ctx, calls, first=window_from)
         ids = self.counter.encode_many([b[3] for b in fresh])
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
         base = len(self._tokens)
@@ -295,17 +287,6 @@ class DuplicateIndex:
                 self._fingerprint(kept, insert_only=True)
         self._fingerprint(list(range(first, last)))
         self._near(first, last)
-
-    def _from_start(self, calls: Sequence[Call] | None) -> bool | None:
-        """Whether every call starts at the first message; counted for the calls that are not
-        the very objects seen last time."""
-        if calls is None:
-            return None
-        before, later = self._calls
-        same = same_prefix(before, calls)
-        later += sum(1 for c in calls[same:] if c.start) - sum(1 for c in before[same:] if c.start)
-        self._calls = (calls, later)
-        return later == 0
 
     def visible(self, block: int, window: tuple[int, int]) -> bool:
         """True when ``block`` is inside a call window (start, head)."""

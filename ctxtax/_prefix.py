@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
+from typing import TypeVar
+
+_T = TypeVar("_T")
 
 _KNOWN: dict[tuple[int, int], tuple[tuple[object, ...], tuple[object, ...], bool]] = {}
 """Recent answers of `starts_with` for pairs of tuples (which never change), by their ids; each
@@ -46,4 +49,11 @@ def same_prefix(before: Sequence[object], now: Sequence[object]) -> int:
         return len(same)
 
 
-__all__ = ["same_prefix", "starts_with"]
+def changes(before: Sequence[_T], now: Sequence[_T]) -> tuple[Sequence[_T], Sequence[_T]]:
+    """(the objects of ``before`` past the prefix ``now`` shares with it, those of ``now``): what
+    state kept for ``before`` must forget and learn to stand for ``now``."""
+    same = same_prefix(before, now)
+    return before[same:], now[same:]
+
+
+__all__ = ["changes", "same_prefix", "starts_with"]

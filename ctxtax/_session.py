@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ctxtax._counting import ContextTokens
 from ctxtax._model import Call, Context, Usage
-from ctxtax._prefix import same_prefix
+from ctxtax._prefix import changes
 from ctxtax._pricing import Price
 
 CachePolicy = Literal["anthropic", "openai", "none"]
@@ -260,16 +260,38 @@ def residency(
     before: Sequence[Call] = kept.get("calls", ()) if kept is not None else ()
     delta = kept.get("delta") if kept is not None else None
     if delta is not None and len(delta) <= n + 1:
-        same = same_prefix(before, calls)
+        gone, new = changes(before, calls)
         delta = np.concatenate((delta, np.zeros(n + 1 - len(delta), dtype=np.int64)))
-        _add_calls(delta, before[same:], -1)
-        _add_calls(delta, calls[same:], 1)
+        _add_calls(delta, gone, -1)
+        _add_calls(delta, new, 1)
     else:
         delta = np.zeros(n + 1, dtype=np.int64)
         _add_calls(delta, calls, 1)
     if kept is not None:
         kept.update(calls=calls, delta=delta)
     return np.cumsum(delta[:-1])
+
+
+_LATER: dict[str, tuple[Sequence[Call], int]] = {}
+"""The calls last asked about, and how many of them start past the first message."""
+
+
+def from_start(calls: Sequence[Call]) -> bool:
+    """True when every call reads from the first message (no compaction moved a window).
+
+    The last answer is kept: the index and the staleness rules ask of the same calls in one
+    audit, and the next audit's calls are mostly the very same objects, which are not looked
+    at again."""
+    kept = _LATER.get("last")
+    if kept is None:
+        later = sum(1 for c in calls if c.start)
+    elif kept[0] is calls:
+        return kept[1] == 0
+    else:
+        gone, new = changes(kept[0], calls)
+        later = kept[1] + sum(1 for c in new if c.start) - sum(1 for c in gone if c.start)
+    _LATER["last"] = (calls, later)  # (one step: a thread that reads it reads a whole pair)
+    return later == 0
 
 
 def _add_calls(delta: npt.NDArray[np.int64], calls: Sequence[Call], sign: int) -> None:
@@ -287,6 +309,7 @@ __all__ = [
     "CachePolicy",
     "cache_policy_for",
     "estimate_bill",
+    "from_start",
     "recorded_bill",
     "residency",
 ]

@@ -12,7 +12,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ctxtax._findings import Edit, Loc, trusted
-from ctxtax._prefix import same_prefix
+from ctxtax._prefix import changes
+from ctxtax._session import from_start
 from ctxtax.rules._file_reads import Action
 from ctxtax.rules.base import Session
 
@@ -57,23 +58,19 @@ def _call_ends(session: Session) -> list[int] | None:
     the very objects of last time."""
     memory = session.memory(_CARRY_KEY)
     calls = session.calls
-    before = memory.get("calls", ())
+    if not from_start(calls):
+        return None
     ends: list[int] | None = memory.get("ends")
-    same = same_prefix(before, calls)
-    if ends is None or len(before) - same > 8:
+    gone, new = changes(memory.get("calls", ()), calls)
+    if ends is None or len(gone) > 8:
         ends = sorted(c.end for c in calls)
-        later = memory["later"] = sum(1 for c in calls if c.start)
     else:
-        later = memory["later"]
-        for call in before[same:]:
+        for call in gone:
             ends.remove(call.end)
-            later -= bool(call.start)
-        for call in calls[same:]:
+        for call in new:
             insort(ends, call.end)
-            later += bool(call.start)
-        memory["later"] = later
     memory.update(calls=calls, ends=ends)
-    return list(ends) if later == 0 else None
+    return list(ends)
 
 
 def part_text(session: Session, at: tuple[int, int]) -> str:

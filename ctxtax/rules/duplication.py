@@ -15,7 +15,7 @@ from typing import Any
 
 from ctxtax._dupes import Block, DuplicateIndex, ExactSpan
 from ctxtax._findings import Edit, Finding, Loc, trusted
-from ctxtax._prefix import same_prefix, starts_with
+from ctxtax._prefix import changes, starts_with
 from ctxtax.rules._dup_classes import Classified, Classifier, NearCopy
 from ctxtax.rules.base import Rule, RuleOptions, Session, register
 
@@ -89,9 +89,9 @@ def _windows(session: Session) -> frozenset[tuple[int, int]]:
     calls = session.calls
     before: tuple[Any, ...] = memory.get("calls", ())
     counts: Counter[tuple[int, int]] = memory.setdefault("counts", Counter())
-    same = same_prefix(before, calls)
-    counts.subtract((c.start, min(c.head, c.start)) for c in before[same:])
-    counts.update((c.start, min(c.head, c.start)) for c in calls[same:])
+    gone, new = changes(before, calls)
+    counts.subtract((c.start, min(c.head, c.start)) for c in gone)
+    counts.update((c.start, min(c.head, c.start)) for c in new)
     memory["calls"] = calls
     return frozenset(w for w, n in counts.items() if n > 0)
 
