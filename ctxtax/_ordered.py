@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import operator
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import pairwise
 from typing import Any, Generic, TypeVar
 
@@ -69,19 +69,13 @@ class KeptOrder(Generic[_T]):
             if at is None:
                 return self.sort(items())  # not among the items of the last call
             places.append(at)
-        new = sorted(((key(item), item) for item in added), key=_first)
-        if any(a == b for (a, _), (b, _) in pairwise(new)) or any(id(i) in known for _, i in new):
+        if any(id(item) in known for item in added):
             return self.sort(items())
         for at in sorted(places, reverse=True):
             known.discard(id(out[at]))
             del out[at], keys[at]
-        for k, item in new:
-            at = bisect_right(keys, k)
-            if at and keys[at - 1] == k:
-                return self.sort(items())  # equal keys: the order of the items decides
-            keys.insert(at, k)
-            out.insert(at, item)
-            known.add(id(item))
+        if not self._put(added):
+            return self.sort(items())
         return list(out)
 
     def clear(self) -> None:
@@ -90,8 +84,8 @@ class KeptOrder(Generic[_T]):
 
     def _amend(self, items: Sequence[_T]) -> bool:
         """Bring the kept order to ``items``: those gone dropped, the new ones put in place.
-        False, with the order unchanged, when that is not cheaper than sorting or equal keys
-        would need the order of ``items``."""
+        False (the caller then sorts in full) when that is not cheaper than sorting or equal
+        keys would need the order of ``items``."""
         assert self._items is not None
         out, keys, known = self._items, self._keys, self._ids
         by_id = dict(zip(map(id, items), items, strict=True))
@@ -100,21 +94,26 @@ class KeptOrder(Generic[_T]):
         new_ids = by_id.keys() - known
         if len(new_ids) > _MANY_NEW:
             return False
-        key = self._key
-        added = sorted(((key(by_id[i]), by_id[i]) for i in new_ids), key=_first)
-        if any(a == b for (a, _), (b, _) in pairwise(added)):
-            return False
-        for k, _ in added:
-            at = bisect_right(keys, k)
-            if at and keys[at - 1] == k:
-                return False
-        if len(items) - len(added) != len(out):
+        if len(items) - len(new_ids) != len(out):
             kept = [i for i, item in enumerate(out) if id(item) in by_id]
             known.difference_update(id(out[i]) for i in set(range(len(out))).difference(kept))
             out[:] = [out[i] for i in kept]
             keys[:] = [keys[i] for i in kept]
-        for k, item in reversed(added):
+        return self._put([by_id[i] for i in new_ids])
+
+    def _put(self, added: Iterable[_T]) -> bool:
+        """Put ``added`` in place by bisection. False at a key already there or twice among
+        them (the order is then half made: the caller sorts in full)."""
+        out, keys, known = self._items, self._keys, self._ids
+        assert out is not None
+        key = self._key
+        new = sorted(((key(item), item) for item in added), key=_first)
+        if any(a == b for (a, _), (b, _) in pairwise(new)):
+            return False
+        for k, item in new:
             at = bisect_right(keys, k)
+            if at and keys[at - 1] == k:
+                return False  # equal keys: the order of the items decides
             keys.insert(at, k)
             out.insert(at, item)
             known.add(id(item))
