@@ -200,28 +200,3 @@ def find_waste(
         cache_policy=cache_policy,
         memo=memo,
     )
-
-
-def audit_context(
-    ctx: Context,
-    *,
-    model: str | None = None,
-    counter: TokenCounter | None = None,
-    prices: Mapping[str, Price] | None = None,
-    cache_policy: CachePolicy | None = None,
-    rules: Sequence[Rule] | None = None,
-    duplicate_index: DuplicateIndex | None = None,
-    memo: AuditMemo | None = None,
-) -> Report:
-    """Audit one conversation with ``rules`` (all registered rules by default): `find_waste`
-    and its report."""
-    return find_waste(
-        ctx,
-        model=model,
-        counter=counter,
-        prices=prices,
-        cache_policy=cache_policy,
-        rules=rules,
-        duplicate_index=duplicate_index,
-        memo=memo,
-    ).report()

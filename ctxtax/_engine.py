@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ctxtax._context_audit import (
     _context_model,
-    audit_context,
+    find_waste,
     mcp_server,
 )
 from ctxtax._inputs import to_contexts
@@ -139,13 +139,13 @@ def _audit_all(
     if len(contexts) > 1:
         _encode_together(contexts, counters)
     reports = [
-        audit_context(
+        find_waste(
             ctx, model=model, counter=c, prices=table, cache_policy=cache_policy, rules=rules
-        )
+        ).report()
         for ctx, c in zip(contexts, counters, strict=True)
     ]
     source = str(messages) if isinstance(messages, (str, Path)) else contexts[0].source
     return combine(reports, source=source, fmt=contexts[0].source_format)
 
 
-__all__ = ["audit", "audit_context", "mcp_server"]
+__all__ = ["audit", "mcp_server"]

@@ -20,7 +20,7 @@ import numpy as np
 
 from ctxtax._applier import apply
 from ctxtax._candidates import candidates
-from ctxtax._context_audit import _context_model, audit_context
+from ctxtax._context_audit import _context_model, find_waste
 from ctxtax._counting import ContextTokens, CountMemo, Provider, count_context, provider_for
 from ctxtax._edits import Applied, AppliedEdit
 from ctxtax._model import Context, Message
@@ -170,7 +170,7 @@ def _optimize_context(
     tokens_before = tokens.total
     for _ in range(MAX_ROUNDS):
         if report is None:
-            report = audit_context(ctx, model=model, counter=counter, rules=rules)
+            report = find_waste(ctx, model=model, counter=counter, rules=rules).report()
         if first_report is None:
             first_report = report
         found = candidates(ctx, report.findings, opts, tokens=tokens, counter=counter)
