@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ctxtax._findings import Edit, Finding, Loc, trusted
-from ctxtax._pairing import OrphanScan
+from ctxtax._pairing import find_orphans
 from ctxtax.rules.base import Rule, Session, register
 
 
@@ -44,10 +44,8 @@ class BrokenToolPairing(Rule):
     def check(self, session: Session) -> Iterator[Finding]:
         """One finding per orphaned call or result."""
         messages = session.context.messages
-        scan = session.memory("pairing").get("scan")
-        if not isinstance(scan, OrphanScan) or scan.messages > len(messages):
-            scan = session.memory("pairing")["scan"] = OrphanScan()
-        for orphan in scan.extend(session.context):
+        # (the scan reading an API payload made, or the last one extended: see find_orphans)
+        for orphan in find_orphans(session.context):
             message = messages[orphan.message_index]
             kind = "tool_result" if orphan.kind == "result_without_call" else "tool_call"
             part = next(
