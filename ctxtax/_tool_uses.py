@@ -74,6 +74,8 @@ class ToolUseScan:
         self._open_by_id: dict[str, int] = {}
         self._objects: list[ToolUse | None] = []
         self._orphan_objects: list[ToolUse] = []
+        self._stale: list[int] = []
+        """The uses whose `ToolUse` must be made again (new, or answered since)."""
 
     def extend(self, ctx: Context) -> list[ToolUse]:
         """The tool uses of ``ctx``, which starts with the messages scanned before."""
@@ -94,6 +96,7 @@ class ToolUseScan:
                             "is_error": False,
                         }
                     )
+                    self._stale.append(len(objects))
                     objects.append(None)
                 elif part.kind == "tool_result" and part.tool_call_id is not None:
                     at = open_by_id.pop(part.tool_call_id, None)
@@ -114,11 +117,11 @@ class ToolUseScan:
                         uses[at]["is_error"] = part.is_error
                         if uses[at]["name"] is None:
                             uses[at]["name"] = part.tool_name
-                        objects[at] = None
+                        self._stale.append(at)
         self.messages = len(messages)
-        for at, known in enumerate(objects):
-            if known is None:
-                objects[at] = ToolUse(**uses[at])
+        for at in self._stale:
+            objects[at] = ToolUse(**uses[at])
+        self._stale.clear()
         return [*objects, *self._orphan_objects]  # type: ignore[list-item]
 
 
