@@ -1,7 +1,7 @@
 """ctxtax: find the tokens an LLM session pays for and does not need, price them, take them out.
 
 The public door. Everything is imported on first use, so ``import ctxtax`` is light: no tokenizer
-encoding, no numba, no rich, no langchain until a name that needs them is touched.
+encoding, no numba, no langchain until a name that needs them is touched.
 
     >>> import ctxtax
     >>> report = ctxtax.audit([{"role": "user", "content": "hello"}], model="gpt-4")

@@ -1,13 +1,11 @@
-"""The human report: rich tables of where the tokens go and what the session cost."""
+"""The human report: text tables of where the tokens go and what the session cost."""
 
 from __future__ import annotations
-
-from io import StringIO
-from typing import Any
 
 from ctxtax._findings import Finding
 from ctxtax._report import Report
 from ctxtax._session import Bill
+from ctxtax._text_table import BOLD, BOLD_RED, RED, Page, Table
 
 
 def _usd(value: float | None) -> str:
@@ -19,63 +17,62 @@ def _share(part: int, whole: int) -> str:
 
 
 def render_text(report: Report, *, width: int = 100, color: bool = False, top: int = 10) -> str:
-    """The report as text tables (rich), ``top`` rows per breakdown."""
-    from rich.console import Console
-    from rich.table import Table
+    """The report as text and box-drawn tables, ``top`` rows per breakdown.
 
-    out = StringIO()
-    console = Console(
-        file=out, width=width, force_terminal=color, color_system="auto" if color else None
-    )
+    Lines are at most ``width`` terminal cells; ``color`` adds ANSI bold and red, and without
+    it the text has no escape codes at all.
+    """
+    page = Page(width, color)
     title = report.title or report.source or "session"
-    console.print(f"[bold]ctxtax audit[/bold]: {title}")
-    console.print(
+    page.print(("ctxtax audit", BOLD), f": {title}")
+    page.print(
         f"format {report.format} · model {report.model or 'unknown'} · "
         f"{report.message_count:,} messages · {report.tool_count:,} tools · "
         f"{report.bill.calls:,} model calls"
         + (f" · {len(report.conversations)} conversations" if report.conversations else "")
     )
-    console.print(
-        f"[bold]{report.total_tokens:,}[/bold] tokens in context"
+    page.print(
+        (f"{report.total_tokens:,}", BOLD),
+        " tokens in context"
         f" · counts are {'exact' if report.accuracy.exact else 'estimates'}: "
-        f"{report.accuracy.reason}"
+        f"{report.accuracy.reason}",
     )
     if report.accuracy.estimated:
-        console.print(f"estimated: {', '.join(report.accuracy.estimated)}")
+        page.print(f"estimated: {', '.join(report.accuracy.estimated)}")
 
     total = report.total_tokens
-    kinds = Table(title="Tokens by part kind", title_justify="left")
+    kinds = Table("Tokens by part kind")
     kinds.add_column("kind")
     kinds.add_column("tokens", justify="right")
     kinds.add_column("share", justify="right")
     for kind, n in list(report.tokens_by_part_kind.items())[:top]:
         kinds.add_row(kind, f"{n:,}", _share(n, total))
-    roles = Table(title="Tokens by role", title_justify="left")
+    roles = Table("Tokens by role")
     roles.add_column("role")
     roles.add_column("tokens", justify="right")
     roles.add_column("share", justify="right")
     for role, n in report.tokens_by_role.items():
         roles.add_row(role, f"{n:,}", _share(n, total))
-    console.print(kinds)
-    console.print(roles)
+    page.table(kinds)
+    page.table(roles)
 
     if report.tokens_by_tool:
-        tools = Table(title=f"Tools (top {top} by tokens)", title_justify="left")
+        tools = Table(f"Tools (top {top} by tokens)")
         for col in ("tool", "schema tokens", "calls", "result tokens"):
             tools.add_column(col, justify="left" if col == "tool" else "right")
         for t in report.tokens_by_tool[:top]:
             name = f"{t.name} [{t.server}]" if t.server else t.name
             tools.add_row(name, f"{t.schema_tokens:,}", f"{t.calls:,}", f"{t.result_tokens:,}")
-        console.print(tools)
+        page.table(tools)
         idle = [t for t in report.tokens_by_tool if t.schema_tokens and not t.calls]
         if idle and report.bill.calls:
             schema = sum(t.schema_tokens for t in idle)
-            console.print(
+            page.print(
                 f"{len(idle)} of {report.tool_count} tool schemas were never called: "
                 f"{schema:,} tokens, sent with each of {report.bill.calls:,} calls"
             )
 
-    bill = Table(title="Session bill (every call re-reads its prompt)", title_justify="left")
+    bill = Table("Session bill (every call re-reads its prompt)")
     for col in ("", "calls", "input", "cache write", "cache read", "output", "cost"):
         bill.add_column(col, justify="left" if not col else "right")
 
@@ -93,53 +90,54 @@ def render_text(report: Report, *, width: int = 100, color: bool = False, top: i
     row(f"estimated ({report.bill.cache_policy} caching)", report.bill.estimated)
     if report.bill.recorded is not None:
         row("recorded in the log", report.bill.recorded)
-    console.print(bill)
+    page.table(bill)
     price = report.bill.price_model or "no price"
-    console.print(
+    page.print(
         f"billed input: {report.bill.billed_input_tokens:,} tokens over {report.bill.calls:,} calls"
         f" · prices: {price} ({report.bill.prices_date})"
     )
-    _render_errors(console, report, top)
+    _render_errors(page, report, top)
     if report.findings or report.wasted_tokens:
-        _render_waste(console, report, top)
+        _render_waste(page, report, top)
     elif not report.conversations:
-        console.print("context tax: no waste found")
+        page.print("context tax: no waste found")
     for note in report.notes:
-        console.print(f"note: {note}")
-    return out.getvalue()
+        page.print(f"note: {note}")
+    return page.text()
 
 
-def _render_errors(console: Any, report: Report, top: int) -> None:
+def _render_errors(page: Page, report: Report, top: int) -> None:
     """Findings of severity error (the provider would reject the request), before the waste."""
     located = [(c.title or "", f) for c in report.conversations for f in c.findings]
     located = located or [("", f) for f in report.findings]
     errors = [(title, f) for title, f in located if f.severity == "error"]
     if not errors:
         return
-    console.print(f"[bold red]{len(errors):,} error(s)[/bold red]: the provider would reject it")
+    page.print((f"{len(errors):,} error(s)", BOLD_RED), ": the provider would reject it")
     for title, f in errors[:top]:
         where = f"{title}: {f.loc.describe()}" if title else f.loc.describe()
-        console.print(f"  [red]{f.code}[/red] {where}: {f.message}", highlight=False)
+        page.print("  ", (f.code, RED), f" {where}: {f.message}")
     if len(errors) > top:
-        console.print(f"  ... and {len(errors) - top:,} more")
+        page.print(f"  ... and {len(errors) - top:,} more")
 
 
-def _render_waste(console: Any, report: Report, top: int) -> None:
-    from rich.table import Table
-
+def _render_waste(page: Page, report: Report, top: int) -> None:
     cost = (
         f", {_usd(report.waste_cost_usd)} of the bill" if report.waste_cost_usd is not None else ""
     )
-    console.print(
-        f"[bold]context tax: {report.wasted_tokens:,} tokens wasted "
-        f"({100 * report.tax_rate:.1f}% of the context)[/bold], billed "
-        f"{report.waste_billed_tokens:,} times over the session's calls{cost}"
+    page.print(
+        (
+            f"context tax: {report.wasted_tokens:,} tokens wasted "
+            f"({100 * report.tax_rate:.1f}% of the context)",
+            BOLD,
+        ),
+        f", billed {report.waste_billed_tokens:,} times over the session's calls{cost}",
     )
     findings = report.findings or [f for c in report.conversations for f in c.findings]
     by_rule: dict[str, list[Finding]] = {}
     for f in findings:
         by_rule.setdefault(f.code, []).append(f)
-    rules = Table(title="Waste by rule", title_justify="left")
+    rules = Table("Waste by rule")
     for col in ("rule", "findings", "tokens", "billed (x calls)"):
         rules.add_column(col, justify="left" if col == "rule" else "right")
     for code, found in sorted(by_rule.items()):
@@ -149,18 +147,18 @@ def _render_waste(console: Any, report: Report, top: int) -> None:
             f"{sum(f.tokens for f in found):,}",
             f"{sum(f.tokens * f.calls for f in found):,}",
         )
-    console.print(rules)
+    page.table(rules)
     located = [(c.title or "", f) for c in report.conversations for f in c.findings]
     located = located or [("", f) for f in report.findings]
     located = [(title, f) for title, f in located if f.tokens > 0]
     worst = sorted(located, key=lambda item: -item[1].tokens * max(item[1].calls, 1))[:top]
-    table = Table(title=f"Top {len(worst)} findings by billed tokens", title_justify="left")
+    table = Table(f"Top {len(worst)} findings by billed tokens")
     for col in ("code", "where", "tokens", "calls", "what"):
         table.add_column(col, justify="right" if col in ("tokens", "calls") else "left")
     for title, f in worst:
         where = f"{title}: {f.loc.describe()}" if title else f.loc.describe()
         table.add_row(f.code, where, f"{f.tokens:,}", f"{f.calls:,}", f.message)
-    console.print(table)
+    page.table(table)
 
 
 __all__ = ["render_text"]
