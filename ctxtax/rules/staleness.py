@@ -17,7 +17,6 @@ from functools import partial
 from typing import Any
 
 from pydantic import Field
-from rapidfuzz import fuzz
 
 from ctxtax._findings import Edit, Finding, trusted
 from ctxtax.rules._file_reads import Action, actions
@@ -374,6 +373,14 @@ class ResolvedErrorOptions(RuleOptions):
     similarity: float = Field(default=80.0, ge=0, le=100)
 
 
+def _ratio(a: str, b: str) -> float:
+    """rapidfuzz's similarity of two strings, 0-100 (imported on first use: a short audit with
+    no retried call does not pay for loading it)."""
+    from rapidfuzz import fuzz
+
+    return float(fuzz.ratio(a, b))
+
+
 def _program_words(command: str) -> list[str]:
     """The words of a command line after any leading ``cd DIR &&``: the program comes first."""
     words = [w for w in command.split() if w != "2>&1"]
@@ -401,7 +408,7 @@ def _similar(failed: Action, retry: Action, similarity: float) -> bool:
             return True  # the same command with more words
         # Else the same program and subcommand (``mix test``, not ``mix deps.get``), the rest
         # nearly the same.
-        alike = fuzz.ratio(" ".join(words), " ".join(again))
+        alike = _ratio(" ".join(words), " ".join(again))
         return words[1:2] == again[1:2] and alike >= similarity
     a, b = failed.args, retry.args
     if isinstance(a, dict) and isinstance(b, dict):
@@ -410,7 +417,7 @@ def _similar(failed: Action, retry: Action, similarity: float) -> bool:
         for key in ("file_path", "path", "filename", "notebook_path"):
             if isinstance(a.get(key), str) and isinstance(b.get(key), str):
                 return bool(a[key] == b[key])
-    return bool(failed.key and retry.key and fuzz.ratio(failed.key, retry.key) >= 90)
+    return bool(failed.key and retry.key and _ratio(failed.key, retry.key) >= 90)
 
 
 @register
