@@ -211,6 +211,18 @@ def test_permutations_are_datasketchs(num_perm: int, seed: int) -> None:
     assert np.array_equal(a, expected[0]) and np.array_equal(b, expected[1])
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2, 99_991, 2**32 - 1])
+def test_permutations_are_numpys_legacy_draws(seed: int) -> None:
+    # drawn with the stdlib's Mersenne Twister set to numpy's seeding (no numpy.random import)
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 31, 300, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, 300, dtype=np.uint32)
+    ours = permutations(300, seed)
+    assert np.array_equal(ours[0], a) and np.array_equal(ours[1], b)
+    with pytest.raises(ValueError, match="seed"):
+        permutations(4, -1)
+
+
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize(("num_perm", "seed"), [(16, 1), (64, 3)])
 def test_minhash_many_matches_datasketch(impl: Impl, num_perm: int, seed: int) -> None:
