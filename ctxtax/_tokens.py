@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from ctxtax._python_bpe import BUDGET_CHARS, PythonBPE
 from ctxtax.errors import ConfigError
 
 TokenIds = npt.NDArray[np.uint32]
@@ -128,6 +129,28 @@ class TiktokenCounter:
             self._enc = _shared_encoder(self.encoding)
         return self._enc
 
+    def _encode_missing(self, texts: list[str]) -> list[TokenIds]:
+        """Encode and cache distinct ``texts``: in Python while the process has encoded little
+        (see `ctxtax._python_bpe`), else with tiktoken, in one threaded batch if large."""
+        encoded: list[list[int] | None] = [None] * len(texts)
+        python = _python_encoder(self.encoding, sum(map(len, texts)))
+        if python is not None:
+            encoded = [python.encode_ordinary(t) for t in texts]
+        left = [i for i, ids in enumerate(encoded) if ids is None]
+        if len(left) == 1 or sum(len(texts[i]) for i in left) < 20_000:
+            for i in left:
+                encoded[i] = self._encoder().encode_ordinary(texts[i])
+        else:
+            batch = self._encoder().encode_ordinary_batch(
+                [texts[i] for i in left], num_threads=self.threads
+            )
+            for i, ids in zip(left, batch, strict=True):
+                encoded[i] = ids
+        out = [np.asarray(ids, dtype=np.uint32) for ids in encoded]
+        for text, ids in zip(texts, out, strict=True):
+            self._store(text, ids)
+        return out
+
     def _store(self, text: str, ids: TokenIds) -> None:
         self._cache[text] = ids
         self._cached_tokens += len(ids)
@@ -139,20 +162,14 @@ class TiktokenCounter:
         """The token ids of ``text`` (special-token strings are read as plain text)."""
         ids = self._cache.get(text)
         if ids is None:
-            ids = np.asarray(self._encoder().encode_ordinary(text), dtype=np.uint32)
-            self._store(text, ids)
+            [ids] = self._encode_missing([text])
         return ids
 
     def encode_many(self, texts: Sequence[str]) -> list[TokenIds]:
         """Token ids of each text; the texts not yet cached are encoded in one threaded batch."""
         missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if missing:
-            if len(missing) == 1 or sum(map(len, missing)) < 20_000:
-                encoded = [self._encoder().encode_ordinary(t) for t in missing]
-            else:
-                encoded = self._encoder().encode_ordinary_batch(missing, num_threads=self.threads)
-            for text, ids in zip(missing, encoded, strict=True):
-                self._store(text, np.asarray(ids, dtype=np.uint32))
+            self._encode_missing(missing)
         out: list[TokenIds] = []
         for text in texts:
             ids = self._cache.get(text)
@@ -222,7 +239,7 @@ def _shared_encoder(encoding: str) -> Any:
         import tiktoken
 
         if encoding == OFFLINE_ENCODING:
-            enc = tiktoken.Encoding(**_offline_constructor())
+            enc = tiktoken.Encoding(**_offline_ranks())
         else:
             enc = tiktoken.get_encoding(encoding)
         _ENCODERS[encoding] = enc
@@ -232,6 +249,33 @@ def _shared_encoder(encoding: str) -> Any:
 def _cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(os.environ.get("CTXTAX_CACHE_DIR") or Path(base) / "ctxtax")
+
+
+_PYTHON_BPE: dict[str, PythonBPE] = {}
+_PYTHON_BPE_LEFT = {OFFLINE_ENCODING: BUDGET_CHARS}
+
+
+def _python_encoder(encoding: str, chars: int) -> PythonBPE | None:
+    """The Python encoder of ``encoding`` for ``chars`` more characters, or None once tiktoken's
+    encoder is built, the process's budget is spent, or the encoding is not the offline one."""
+    left = _PYTHON_BPE_LEFT.get(encoding, 0)
+    if chars > left or encoding in _ENCODERS:
+        return None
+    _PYTHON_BPE_LEFT[encoding] = left - chars
+    python = _PYTHON_BPE.get(encoding)
+    if python is None:
+        constructor = _offline_ranks()
+        python = _PYTHON_BPE[encoding] = PythonBPE(
+            constructor["mergeable_ranks"], constructor["pat_str"]
+        )
+    return python
+
+
+@cache
+def _offline_ranks() -> dict[str, Any]:
+    """`_offline_constructor`, loaded once per process (the Python encoder and tiktoken's
+    share it)."""
+    return _offline_constructor()
 
 
 def _offline_constructor() -> dict[str, Any]:
@@ -308,7 +352,7 @@ def _offline_cache(suffix: str) -> Path | None:
     return _cache_dir() / f"cl100k_base-{key}{suffix}" if key else None
 
 
-def _write_cache(path: Path, suffix: str, write: Callable[[Path], None]) -> None:
+def _write_cache(path: Path, suffix: str, write: Callable[[Path], object]) -> None:
     """Write a cache file atomically (``write`` fills a temporary file ending in ``suffix``),
     then remove the copies made for other installs that are older than `_STALE_CACHE_DAYS`.
     A cache directory that cannot be written only means computing again next time."""
