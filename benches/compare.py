@@ -419,7 +419,7 @@ def cli_section(args: argparse.Namespace, out: list[str]) -> None:
             [
                 [
                     f"`ctxtax audit`, bytecode: {bytecode}",
-                    f"{t:.3f}",
+                    f"{median(default):.3f}",
                     f"{min(default):.3f}",
                     f"{max(default):.3f}",
                 ],
