@@ -96,7 +96,7 @@ def audit(
         model = model or config.model
     table = parse_prices(prices) if prices else {}
     rules = select_rules(select, ignore, rule_options)
-    with paused_gc():
+    with paused_gc(promote=True):
         return _audit_all(
             messages,
             tools=tools,
