@@ -87,31 +87,34 @@ def kgram_hashes_many(ids, offsets, k, mul_k):
 
 
 @njit(cache=True, nogil=True)
-def _winnow_into(hashes, lo, hi, w, deque, out, at):
-    """Robust winnowing of hashes[lo:hi] with a monotone deque; global positions to out[at:]."""
-    n = hi - lo
-    if n == 0:
+def _winnow_into(hashes, lo, hi, w, out, at):
+    """Robust winnowing of hashes[lo:hi]: the rightmost minimum of every window of w, each
+    position once; global positions to out[at:].
+
+    The pick moves to a new hash that is no larger, or, when it leaves the window, to the
+    rightmost minimum of a fresh scan of the window: one comparison per hash, plus w about once
+    every w hashes (a monotone deque costs more for the small windows used here).
+    """
+    if hi == lo:
         return 0
-    head = 0
-    tail = 0
-    count = 0
-    last = np.int64(-1)
-    for i in range(n):
-        x = hashes[lo + i]
-        # Drop every earlier hash >= x: on ties the rightmost (newest) one is the selection.
-        while tail > head and hashes[lo + deque[tail - 1]] >= x:
-            tail -= 1
-        deque[tail] = i
-        tail += 1
-        if deque[head] <= i - w:
-            head += 1
-        if i >= w - 1 and deque[head] != last:
-            last = deque[head]
-            out[at + count] = lo + last
-            count += 1
-    if n < w:
-        out[at] = lo + deque[head]
-        count = 1
+    pick = lo
+    for i in range(lo + 1, min(hi, lo + w)):  # the first window, or a block shorter than it
+        if hashes[i] <= hashes[pick]:
+            pick = i
+    out[at] = pick
+    count = 1
+    for i in range(lo + w, hi):
+        if hashes[i] <= hashes[pick]:
+            pick = i
+        elif pick <= i - w:
+            pick = i - w + 1
+            for j in range(i - w + 2, i + 1):
+                if hashes[j] <= hashes[pick]:
+                    pick = j
+        else:
+            continue
+        out[at + count] = pick
+        count += 1
     return count
 
 
@@ -119,9 +122,8 @@ def _winnow_into(hashes, lo, hi, w, deque, out, at):
 def winnow(hashes, w):
     """Positions selected by robust winnowing of one hash sequence."""
     n = hashes.shape[0]
-    deque = np.empty(n, dtype=np.int64)
     out = np.empty(n, dtype=np.int64)
-    count = _winnow_into(hashes, 0, n, w, deque, out, 0)
+    count = _winnow_into(hashes, 0, n, w, out, 0)
     return out[:count].copy()
 
 
@@ -130,12 +132,11 @@ def winnow_many(hashes, offsets, w):
     """Robust winnowing of each block of hashes: global positions and per-block offsets."""
     n = hashes.shape[0]
     nb = offsets.shape[0] - 1
-    deque = np.empty(n, dtype=np.int64)
     out = np.empty(n, dtype=np.int64)
     out_off = np.zeros(nb + 1, dtype=np.int64)
     for b in range(nb):
         out_off[b + 1] = out_off[b] + _winnow_into(
-            hashes, offsets[b], offsets[b + 1], w, deque, out, out_off[b]
+            hashes, offsets[b], offsets[b + 1], w, out, out_off[b]
         )
     return out[: out_off[nb]].copy(), out_off
 
