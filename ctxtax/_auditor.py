@@ -30,7 +30,7 @@ from ctxtax._prefix import same_prefix
 from ctxtax._pricing import Price, parse_prices
 from ctxtax._report import Report
 from ctxtax._session import CachePolicy
-from ctxtax._tokens import TokenCounter, default_counter
+from ctxtax._tokens import TokenCounter, default_counter, prefer_tiktoken
 from ctxtax.formats import load_all
 
 _API_SHAPES = ("openai", "anthropic")
@@ -238,6 +238,8 @@ class Auditor:
             index = DuplicateIndex.empty(self.counter, shared_options(self.rules)["duplicates"])
             self.rebuilds += 1
         calls = self._model_calls(ctx)
+        if self.audits == 2:
+            prefer_tiktoken(self.counter)  # kept between calls: tiktoken's encoder pays off
         index.extend(ctx, calls)
         self._index = index
         if self.audits >= 3 and index.token_count >= NUMBA_SESSION_TOKENS:

@@ -4,7 +4,8 @@ Building tiktoken's encoder (its Rust ``CoreBPE``, from 100k ranks) costs about 
 start, holding the GIL: a sixth of a short ``ctxtax audit``. Encoding a few thousand tokens in
 Python from the same ranks takes a few milliseconds, so `TiktokenCounter` encodes with
 `PythonBPE` until the process has asked for `BUDGET_CHARS` characters, and only then builds
-tiktoken's encoder.
+tiktoken's encoder. A kept `ctxtax.Auditor` ends this at its second audit: a process that
+audits on every model call builds tiktoken's encoder anyway, and its calls are faster with it.
 
 The ids are tiktoken's: the same split pattern, run by the ``regex`` package (as tiktoken's own
 pure-Python reference does), then for each piece not in the vocabulary the same merges (the

@@ -271,6 +271,15 @@ def _python_encoder(encoding: str, chars: int) -> PythonBPE | None:
     return python
 
 
+def prefer_tiktoken(counter: TokenCounter) -> None:
+    """Let ``counter``'s next encoding build tiktoken's encoder rather than spend the Python
+    encoder's budget: for a process that encodes on every call (a kept `ctxtax.Auditor`), which
+    builds it sooner or later anyway and is slower with the Python one in the meantime."""
+    encoding = getattr(counter, "encoding", None)
+    if isinstance(counter, TiktokenCounter) and encoding in _PYTHON_BPE_LEFT:
+        _PYTHON_BPE_LEFT[encoding] = 0
+
+
 @cache
 def _offline_ranks() -> dict[str, Any]:
     """`_offline_constructor`, loaded once per process (the Python encoder and tiktoken's

@@ -128,3 +128,21 @@ def test_the_counter_builds_tiktokens_encoder_only_past_the_budget() -> None:
     assert small_ids == [reference.encode_ordinary(t) for t in small]
     assert large_ids == [reference.encode_ordinary(t) for t in large]
     assert (loaded_early, loaded_late) == (False, True)
+
+
+def test_a_kept_auditor_builds_tiktokens_encoder_from_its_second_audit() -> None:
+    code = (
+        "import sys\n"
+        "from ctxtax import Auditor\n"
+        "auditor = Auditor()\n"
+        "messages = [{'role': 'user', 'content': 'hello there'}]\n"
+        "auditor.audit(messages)\n"
+        "first = 'tiktoken' in sys.modules\n"
+        "messages.append({'role': 'assistant', 'content': 'hi, how can I help?'})\n"
+        "auditor.audit(messages)\n"
+        "print(first, 'tiktoken' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["False", "True"]
