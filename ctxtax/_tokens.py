@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from functools import cache
@@ -123,6 +124,7 @@ class TiktokenCounter:
         self._vocab: tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]] | None = None
         self._cache: dict[str, TokenIds] = {}
         self._cached_tokens = 0
+        self._lock = threading.Lock()
 
     def _encoder(self) -> Any:
         if self._enc is None:
@@ -147,8 +149,9 @@ class TiktokenCounter:
             for i, ids in zip(left, batch, strict=True):
                 encoded[i] = ids
         out = [np.asarray(ids, dtype=np.uint32) for ids in encoded]
-        for text, ids in zip(texts, out, strict=True):
-            self._store(text, ids)
+        with self._lock:  # counters are shared (`default_counter`), threads may encode at once
+            for text, ids in zip(texts, out, strict=True):
+                self._store(text, ids)
         return out
 
     def _store(self, text: str, ids: TokenIds) -> None:
@@ -222,27 +225,32 @@ class TiktokenCounter:
 
     def clear(self) -> None:
         """Forget every cached encoding."""
-        self._cache.clear()
-        self._cached_tokens = 0
+        with self._lock:
+            self._cache.clear()
+            self._cached_tokens = 0
 
     def __repr__(self) -> str:
         return f"TiktokenCounter({self.encoding!r})"
 
 
 _ENCODERS: dict[str, Any] = {}
+_ENCODER_LOCK = threading.Lock()
 
 
 def _shared_encoder(encoding: str) -> Any:
     """One tiktoken encoder per encoding and process (building one costs about 0.1 s)."""
     enc = _ENCODERS.get(encoding)
     if enc is None:
-        import tiktoken
+        with _ENCODER_LOCK:  # two threads wanting it at once build it once
+            enc = _ENCODERS.get(encoding)
+            if enc is None:
+                import tiktoken
 
-        if encoding == OFFLINE_ENCODING:
-            enc = tiktoken.Encoding(**_offline_ranks())
-        else:
-            enc = tiktoken.get_encoding(encoding)
-        _ENCODERS[encoding] = enc
+                if encoding == OFFLINE_ENCODING:
+                    enc = tiktoken.Encoding(**_offline_ranks())
+                else:
+                    enc = tiktoken.get_encoding(encoding)
+                _ENCODERS[encoding] = enc
     return enc
 
 

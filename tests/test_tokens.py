@@ -269,3 +269,24 @@ def test_cache_files_of_other_installs_are_removed_once_old(
     assert recent.exists()  # another install's copy, still in use
     assert other_kind.exists()  # a vocabulary file: pruned when one of those is written
     assert len(list(tmp_path.glob("cl100k_base-*.marshal"))) == 2
+
+
+def test_a_shared_counter_encodes_from_several_threads() -> None:
+    # default_counter() is shared: threads (agents in one server) encode into one cache, here
+    # small enough to evict at nearly every store.
+    from concurrent.futures import ThreadPoolExecutor
+
+    counter = TiktokenCounter(max_cached_tokens=40)
+    texts = [f"thread text number {i}, with a few words more" for i in range(400)]
+    expected = [TiktokenCounter().encode(t).tolist() for t in texts]
+
+    def work(offset: int) -> list[list[int]]:
+        batch = texts[offset::4]
+        return [ids.tolist() for ids in counter.encode_many(batch)]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(work, range(4)))
+    for offset, got in enumerate(results):
+        assert got == expected[offset::4]
+    assert counter._cached_tokens == sum(len(ids) for ids in counter._cache.values())
+    assert counter._cached_tokens <= 40
