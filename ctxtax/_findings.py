@@ -108,11 +108,11 @@ def trusted(cls: type[_M], **values: Any) -> _M:
     for name, factory in factories.items():
         if name not in values:
             data[name] = factory()
-    obj = cls.__new__(cls)
-    object.__setattr__(obj, "__dict__", data)
-    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
+    obj = _new(cls)
+    _set(obj, "__dict__", data)
+    _set(obj, "__pydantic_fields_set__", set(values))
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
     return obj
 
 
@@ -132,6 +132,7 @@ def replaced(obj: _M, **changes: Any) -> _M:
 
 
 _set = object.__setattr__
+_new = object.__new__  # a model class's own __new__ is object's: pydantic defines none
 
 
 __all__ = ["Edit", "EditAction", "Finding", "Loc", "Safety", "Severity", "replaced", "trusted"]
