@@ -128,28 +128,22 @@ def _params() -> tuple[U32, U32, int, int]:
     return a, b, NEAR_K, NEAR_W
 
 
-def _folded(ids: Sequence[U32], numeric: npt.NDArray[np.bool_]) -> tuple[U32, I64]:
-    from ctxtax._dupes import NUMERIC_ID
-
-    lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-    offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
-    tokens = np.concatenate(ids).astype(np.uint32, copy=False)
-    folded = np.where(numeric[np.minimum(tokens, len(numeric) - 1)], NUMERIC_ID, tokens)
-    return folded.astype(np.uint32), offsets
-
-
 def shingles(
     ids: Sequence[U32], numeric: npt.NDArray[np.bool_], impl: str | None = None
 ) -> Shingles:
-    """Fold digit tokens, hash every 8-gram, winnow (w=4), keep the low 32 bits."""
+    """What the engine does for near copies: fold digit tokens, hash every 8-gram, winnow (w=4),
+    keep the low 32 bits (`ctxtax._accel.shingles_many`, one pass in numba)."""
     from ctxtax import _accel
+    from ctxtax._dupes import NUMERIC_ID
 
     _, _, k, w = _params()
-    tokens, offsets = _folded(ids, numeric)
-    hashes, h_off = _accel.kgram_hashes_many(tokens, offsets, k, impl=impl)
-    selected, s_off = _accel.winnow_many(hashes, h_off, w, impl=impl)
-    values = (hashes[selected] & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-    return Shingles(values, s_off)
+    lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+    offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+    tokens = np.concatenate(ids).astype(np.uint32, copy=False)
+    values, off = _accel.shingles_many(
+        tokens, offsets[:-1], offsets[1:], numeric, int(NUMERIC_ID), k, w, impl=impl
+    )
+    return Shingles(values, off)
 
 
 def signatures(sh: Shingles, impl: str | None = None) -> U32:

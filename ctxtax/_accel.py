@@ -300,6 +300,51 @@ def winnow(hashes: U64, w: int, *, impl: Impl | None = None) -> I64:
 # -- MinHash and LSH --------------------------------------------------------------------------
 
 
+def shingles_many(
+    ids: U32,
+    starts: I64,
+    ends: I64,
+    fold: npt.NDArray[np.bool_] | None,
+    fold_to: int,
+    k: int,
+    w: int,
+    *,
+    impl: Impl | None = None,
+) -> tuple[U32, I64]:
+    """The near-duplicate shingles of each block ``ids[starts[b]:ends[b]]``: its tokens, those
+    marked in ``fold`` counted as ``fold_to`` (numbers), hashed as k-grams, winnowed with window
+    ``w``, each selected hash's low 32 bits. Returns the values and per-block offsets.
+
+    The same as folding, then `kgram_hashes_many`, `winnow_many` and taking the selected
+    hashes; the numba kernel does it in one pass without the intermediate arrays.
+    """
+    k, w = _positive(k, "k"), _positive(w, "w")
+    ids = np.ascontiguousarray(ids, dtype=np.uint32)
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    ends = np.ascontiguousarray(ends, dtype=np.int64)
+    if starts.shape != ends.shape or np.any(starts > ends) or np.any(starts < 0):
+        raise ValueError("shingles_many: blocks must be ranges [start, end) inside ids")
+    if len(ends) and int(ends.max()) > len(ids):
+        raise ValueError("shingles_many: a block ends past the ids")
+    mask = np.zeros(0, dtype=np.bool_) if fold is None else np.ascontiguousarray(fold, np.bool_)
+    if _choose(impl, int((ends - starts).sum())) == "numba":
+        mul_k = np.uint64(pow(KGRAM_MUL, k, 1 << 64))
+        values, off = _numba_kernels().shingles_many(
+            ids, starts, ends, mask, np.uint32(fold_to), k, mul_k, w
+        )
+        return values, off
+    lengths = ends - starts
+    offsets = np.zeros(len(starts) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    tokens = np.concatenate([ids[a:b] for a, b in zip(starts, ends, strict=True)] or [ids[:0]])
+    if len(mask) and len(tokens):
+        folded = mask[np.minimum(tokens, len(mask) - 1)]
+        tokens = np.where(folded, np.uint32(fold_to), tokens).astype(np.uint32)
+    hashes, h_off = kgram_hashes_many(tokens, offsets, k, impl="python")
+    selected, s_off = winnow_many(hashes, h_off, w, impl="python")
+    return (hashes[selected] & np.uint64(0xFFFFFFFF)).astype(np.uint32), s_off
+
+
 def permutations(num_perm: int, seed: int = 1) -> tuple[U32, U32]:
     """datasketch's ``(a, b)`` affine32 permutation parameters for ``num_perm`` and ``seed``.
 
@@ -681,6 +726,7 @@ __all__ = [
     "lsh_pairs",
     "minhash_many",
     "permutations",
+    "shingles_many",
     "winnow",
     "winnow_many",
 ]

@@ -142,6 +142,84 @@ def winnow_many(hashes, offsets, w):
 
 
 @njit(cache=True, nogil=True)
+def shingles_many(ids, starts, ends, fold, fold_to, k, mul_k, w):
+    """Winnowed k-gram shingles (low 32 bits) of each block ids[starts[b]:ends[b]], in one pass.
+
+    Tokens whose ``fold`` entry is set count as ``fold_to``; then the block's k-gram hashes are
+    winnowed as `_winnow_into` does. The last k tokens and the last w hashes are kept in rings
+    (indexes wrapped by hand: a division per token costs more than the rest of the loop), so
+    neither the hashes nor the picks are written out.
+    """
+    nb = starts.shape[0]
+    total = 0
+    for b in range(nb):
+        total += max(0, ends[b] - starts[b] - k + 1)
+    out = np.empty(total, dtype=np.uint32)
+    out_off = np.zeros(nb + 1, dtype=np.int64)
+    ring = np.empty(w, dtype=np.uint64)
+    window = np.empty(k, dtype=np.uint64)
+    nf = fold.shape[0]
+    fold_term = np.uint64(fold_to) + _ONE64
+    count = 0
+    for b in range(nb):
+        lo = starts[b]
+        n = ends[b] - lo
+        m = n - k + 1
+        first_end = min(m, w) - 1
+        h = np.uint64(0)
+        pick = 0
+        low = np.uint64(0)
+        slot = 0  # where token i goes in `window`
+        at = w - 1  # where hash pos goes in `ring`
+        for i in range(n):
+            t = ids[lo + i]
+            term = np.uint64(t) + _ONE64
+            if nf and fold[min(np.int64(t), nf - 1)]:
+                term = fold_term
+            h = h * KGRAM_MUL + term
+            if i >= k:
+                h = h - window[slot] * mul_k
+            window[slot] = term
+            slot += 1
+            if slot == k:
+                slot = 0
+            pos = i - k + 1
+            if pos < 0:
+                continue
+            x = _splitmix64(h)
+            at += 1
+            if at == w:
+                at = 0
+            ring[at] = x
+            if pos < w:  # the first window, or a block shorter than one
+                if pos == 0 or x <= low:
+                    pick, low = pos, x
+                if pos == first_end:
+                    out[count] = np.uint32(low & _MAX32)
+                    count += 1
+            elif x <= low:
+                pick, low = pos, x
+                out[count] = np.uint32(low & _MAX32)
+                count += 1
+            elif pick <= pos - w:
+                # the window is the whole ring, oldest first from the slot after this one
+                j = at + 1
+                if j == w:
+                    j = 0
+                pick, low = pos - w + 1, ring[j]
+                for step in range(1, w):
+                    j += 1
+                    if j == w:
+                        j = 0
+                    if ring[j] <= low:
+                        pick, low = pos - w + 1 + step, ring[j]
+                out[count] = np.uint32(low & _MAX32)
+                count += 1
+        out_off[b + 1] = count
+    return out[:count].copy(), out_off
+
+
+@njit(cache=True, nogil=True)
 def minhash_many(values, offsets, a, b):
     """MinHash signature of each block of values (datasketch affine32)."""
     nb = offsets.shape[0] - 1

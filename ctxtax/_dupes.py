@@ -363,18 +363,15 @@ class DuplicateIndex:
         eligible = np.nonzero(lengths >= self.near_min_tokens)[0]
         if len(eligible) == 0:
             return
-        numeric = self._numeric_mask()
-        folded = tokens
-        if numeric is not None and len(tokens):
-            folded = np.where(
-                numeric[np.minimum(tokens, len(numeric) - 1)], NUMERIC_ID, tokens
-            ).astype(np.uint32)
-        parts = [folded[offsets[b] : offsets[b + 1]] for b in eligible]
-        sub_len = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
-        sub_off = np.concatenate(([0], np.cumsum(sub_len))).astype(np.int64)
-        hashes, h_off = _accel.kgram_hashes_many(np.concatenate(parts), sub_off, NEAR_K)
-        selected, s_off = _accel.winnow_many(hashes, h_off, NEAR_W)
-        values = (hashes[selected] & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+        values, s_off = _accel.shingles_many(
+            tokens,
+            offsets[eligible],
+            offsets[eligible + 1],
+            self._numeric_mask(),
+            int(NUMERIC_ID),
+            NEAR_K,
+            NEAR_W,
+        )
         a, b = _permutations()
         signatures = _accel.minhash_many(values, s_off, a, b)
         keys = _accel.band_keys(signatures, BANDS, ROWS)

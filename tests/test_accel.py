@@ -33,6 +33,7 @@ from ctxtax._accel import (
     lsh_pairs,
     minhash_many,
     permutations,
+    shingles_many,
     winnow,
     winnow_many,
 )
@@ -197,6 +198,35 @@ def test_winnowing_guarantee(
         hashes = kgram_hashes(seq, k, impl=impl)
         picked.append(set(hashes[winnow(hashes, w, impl=impl)].tolist()))
     assert picked[0] & picked[1]
+
+
+@pytest.mark.parametrize(("k", "w"), [(1, 1), (8, 4), (3, 17), (16, 2)])
+def test_shingles_many_twins_agree_and_match_the_definition(k: int, w: int) -> None:
+    # Blocks anywhere in the ids (gaps, empty, shorter than k or than a window), numbers folded.
+    rng = np.random.default_rng(k * 31 + w)
+    fold = rng.random(300) < 0.2
+    for alphabet in (4, 300, 400):  # few ids: many ties; ids past the fold table: clamped
+        ids = u32(rng.integers(0, alphabet, size=3000))
+        cuts = np.sort(rng.integers(0, len(ids) + 1, size=40))
+        starts, ends = i64(cuts[0::2]), i64(cuts[1::2])
+        starts[3], ends[3] = 10, 10 + k  # exactly one k-gram
+        for mask in (fold, None):
+            values, offsets = both(shingles_many, ids, starts, ends, mask, 7, k, w)
+            assert values.dtype == np.uint32 and len(offsets) == len(starts) + 1
+            for b, (lo, hi) in enumerate(zip(starts, ends, strict=True)):
+                block = ids[lo:hi].tolist()
+                if mask is not None:
+                    block = [7 if mask[min(t, len(mask) - 1)] else t for t in block]
+                hashes = kgram_reference(block, k)
+                expected = [hashes[p] & 0xFFFFFFFF for p in winnow_reference(hashes, w)]
+                assert values[offsets[b] : offsets[b + 1]].tolist() == expected
+
+
+def test_shingles_many_refuses_blocks_outside_the_ids() -> None:
+    with pytest.raises(ValueError, match="inside ids"):
+        shingles_many(u32([1, 2, 3]), i64([2]), i64([1]), None, 0, 2, 2)
+    with pytest.raises(ValueError, match="past the ids"):
+        shingles_many(u32([1, 2, 3]), i64([0]), i64([5]), None, 0, 2, 2)
 
 
 # -- MinHash and LSH ----------------------------------------------------------------------
