@@ -106,17 +106,24 @@ def render_text(report: Report, *, width: int = 100, color: bool = False, top: i
     return page.text()
 
 
+def _located(report: Report) -> list[tuple[str, Finding]]:
+    """Every finding with the title of its conversation ("" for a single conversation)."""
+    located = [(c.title or "", f) for c in report.conversations for f in c.findings]
+    return located or [("", f) for f in report.findings]
+
+
+def _where(title: str, finding: Finding) -> str:
+    return f"{title}: {finding.loc.describe()}" if title else finding.loc.describe()
+
+
 def _render_errors(page: Page, report: Report, top: int) -> None:
     """Findings of severity error (the provider would reject the request), before the waste."""
-    located = [(c.title or "", f) for c in report.conversations for f in c.findings]
-    located = located or [("", f) for f in report.findings]
-    errors = [(title, f) for title, f in located if f.severity == "error"]
+    errors = [(title, f) for title, f in _located(report) if f.severity == "error"]
     if not errors:
         return
     page.print((f"{len(errors):,} error(s)", BOLD_RED), ": the provider would reject it")
     for title, f in errors[:top]:
-        where = f"{title}: {f.loc.describe()}" if title else f.loc.describe()
-        page.print("  ", (f.code, RED), f" {where}: {f.message}")
+        page.print("  ", (f.code, RED), f" {_where(title, f)}: {f.message}")
     if len(errors) > top:
         page.print(f"  ... and {len(errors) - top:,} more")
 
@@ -148,16 +155,13 @@ def _render_waste(page: Page, report: Report, top: int) -> None:
             f"{sum(f.tokens * f.calls for f in found):,}",
         )
     page.table(rules)
-    located = [(c.title or "", f) for c in report.conversations for f in c.findings]
-    located = located or [("", f) for f in report.findings]
-    located = [(title, f) for title, f in located if f.tokens > 0]
+    located = [(title, f) for title, f in _located(report) if f.tokens > 0]
     worst = sorted(located, key=lambda item: -item[1].tokens * max(item[1].calls, 1))[:top]
     table = Table(f"Top {len(worst)} findings by billed tokens")
     for col in ("code", "where", "tokens", "calls", "what"):
         table.add_column(col, justify="right" if col in ("tokens", "calls") else "left")
     for title, f in worst:
-        where = f"{title}: {f.loc.describe()}" if title else f.loc.describe()
-        table.add_row(f.code, where, f"{f.tokens:,}", f"{f.calls:,}", f.message)
+        table.add_row(f.code, _where(title, f), f"{f.tokens:,}", f"{f.calls:,}", f.message)
     page.table(table)
 
 
