@@ -8,6 +8,7 @@ sort in full (many new items, equal keys, an item twice), and go back and forth 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import pytest
 
@@ -24,6 +25,16 @@ class Item:
 
     def __repr__(self) -> str:
         return f"Item({self.key})@{id(self):x}"
+
+
+def counting_key(asked: list[Item]) -> Callable[[Item], int]:
+    """`key_of` that also notes each item it is asked for in ``asked``."""
+
+    def key(item: Item) -> int:
+        asked.append(item)
+        return item.key
+
+    return key
 
 
 def key_of(item: Item) -> int:
@@ -155,12 +166,7 @@ def test_amending_looks_only_at_the_new_items() -> None:
     """The kept order is used (the key is asked for the new items only), so the equality
     checks above do test the amended path and not only the full sort."""
     asked: list[Item] = []
-
-    def counting(item: Item) -> int:
-        asked.append(item)
-        return item.key
-
-    order: KeptOrder[Item] = KeptOrder(counting)
+    order: KeptOrder[Item] = KeptOrder(counting_key(asked))
     items = [Item(k) for k in (40, 10, 30, 20)]
     order.sort(items)
     asked.clear()
@@ -172,12 +178,7 @@ def test_amending_looks_only_at_the_new_items() -> None:
 
 def test_clear_forgets_the_last_order() -> None:
     asked: list[Item] = []
-
-    def counting(item: Item) -> int:
-        asked.append(item)
-        return item.key
-
-    order: KeptOrder[Item] = KeptOrder(counting)
+    order: KeptOrder[Item] = KeptOrder(counting_key(asked))
     items = [Item(k) for k in (3, 1, 2)]
     order.sort(items)
     order.clear()
@@ -214,12 +215,7 @@ def test_update_told_the_changes_equals_a_stable_sort(seed: int) -> None:
 
 def test_update_does_not_look_at_every_item() -> None:
     seen: list[Item] = []
-
-    def key(item: Item) -> int:
-        seen.append(item)
-        return item.key
-
-    order: KeptOrder[Item] = KeptOrder(key)
+    order: KeptOrder[Item] = KeptOrder(counting_key(seen))
     items = [Item(k) for k in range(0, 1000, 10)]
     order.sort(items)
     new, gone = Item(55), items[3]
