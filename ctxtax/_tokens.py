@@ -283,9 +283,8 @@ def prefer_tiktoken(counter: TokenCounter) -> None:
     """Let ``counter``'s next encoding build tiktoken's encoder rather than spend the Python
     encoder's budget: for a process that encodes on every call (a kept `ctxtax.Auditor`), which
     builds it sooner or later anyway and is slower with the Python one in the meantime."""
-    encoding = getattr(counter, "encoding", None)
-    if isinstance(counter, TiktokenCounter) and encoding in _PYTHON_BPE_LEFT:
-        _PYTHON_BPE_LEFT[encoding] = 0
+    if isinstance(counter, TiktokenCounter) and counter.encoding in _PYTHON_BPE_LEFT:
+        _PYTHON_BPE_LEFT[counter.encoding] = 0
 
 
 @cache
