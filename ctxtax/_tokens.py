@@ -135,11 +135,15 @@ class TiktokenCounter:
         """Encode and cache distinct ``texts``: in Python while the process has encoded little
         (see `ctxtax._python_bpe`), else with tiktoken, in one threaded batch if large."""
         encoded: list[list[int] | None] = [None] * len(texts)
-        python = _python_encoder(self.encoding, sum(map(len, texts)))
-        if python is not None:
+        chars = sum(map(len, texts))
+        python = _python_encoder(self.encoding, chars)
+        if python is None:
+            left = list(range(len(texts)))
+        else:
             encoded = [python.encode_ordinary(t) for t in texts]
-        left = [i for i, ids in enumerate(encoded) if ids is None]
-        if len(left) == 1 or sum(len(texts[i]) for i in left) < 20_000:
+            left = [i for i, ids in enumerate(encoded) if ids is None]
+            chars = sum(len(texts[i]) for i in left)
+        if len(left) == 1 or chars < 20_000:
             for i in left:
                 encoded[i] = self._encoder().encode_ordinary(texts[i])
         else:
