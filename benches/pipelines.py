@@ -6,8 +6,10 @@ Near-duplicate candidate pipelines, all with 64 permutations and 16 bands x 4 ro
 
 - ``ctxtax_*``: the engine's own steps (`ctxtax._dupes.DuplicateIndex._near` without the rapidfuzz
   verification): digit tokens folded, 8-gram hashes of token ids, winnowing (w=4), the low 32
-  bits as shingles, `minhash_many` (datasketch affine32), `band_keys`, `lsh_candidates` (the 8
-  nearest earlier documents sharing a band). One thread.
+  bits as shingles, MinHash (datasketch affine32) and band keys (from ids: `near_keys`, the
+  three fused per document; from shingles: `minhash_many`, `band_keys`), `lsh_candidates` (the
+  8 nearest earlier documents sharing a band). The kernels split inputs of 256k+ elements over
+  the CPUs (`ctxtax._accel_threads`, at most 4 threads); the ``one thread`` row forbids that.
 - ``datasketch_*``: `MinHash.bulk` + `MinHashLSH(params=(16, 4))`, query then insert each
   document. Numpy, one thread.
 - ``rensa_*``: `RMinHash.from_token_sets` (Rust, rayon threads) + `RMinHashLSH(0.5, 64, 16)`
@@ -27,15 +29,17 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 import ctxtax
+from ctxtax import _accel_threads
 
 U32 = npt.NDArray[np.uint32]
 I64 = npt.NDArray[np.int64]
+T = TypeVar("T")
 
 NUM_PERM = 64
 BANDS = 16
@@ -166,8 +170,31 @@ def ctxtax_from_shingles(sh: Shingles, impl: str | None = None) -> I64:
 def ctxtax_from_ids(
     ids: Sequence[U32], numeric: npt.NDArray[np.bool_], impl: str | None = None
 ) -> I64:
-    """What the audit does per context, ids already cached: shingles, then candidates."""
-    return ctxtax_from_shingles(shingles(ids, numeric, impl), impl)
+    """What the audit does per context, ids already cached: signatures and band keys of each
+    document's shingles (`ctxtax._accel.near_keys`, one fused pass), then candidates."""
+    from ctxtax import _accel
+    from ctxtax._dupes import NEAR_CANDIDATES, NUMERIC_ID
+
+    a, b, k, w = _params()
+    lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+    offsets = np.zeros(len(ids) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    tokens = np.concatenate(ids).astype(np.uint32, copy=False)
+    _, keys = _accel.near_keys(
+        tokens,
+        offsets[:-1],
+        offsets[1:],
+        numeric,
+        int(NUMERIC_ID),
+        k,
+        w,
+        a,
+        b,
+        BANDS,
+        ROWS,
+        impl=impl,
+    )
+    return _accel.lsh_candidates(keys, NEAR_CANDIDATES, impl=impl)
 
 
 def ctxtax_from_text(
@@ -179,6 +206,19 @@ def ctxtax_from_text(
         for x in enc.encode_ordinary_batch(list(texts), num_threads=threads)
     ]
     return ctxtax_from_ids(ids, numeric, impl)
+
+
+def one_thread(run: Callable[[], T]) -> T:
+    """``run()`` with the kernels kept on the calling thread (``CTXTAX_THREADS=1``)."""
+    before = os.environ.get(_accel_threads.ENV_VAR)
+    os.environ[_accel_threads.ENV_VAR] = "1"
+    try:
+        return run()
+    finally:
+        if before is None:
+            del os.environ[_accel_threads.ENV_VAR]
+        else:
+            os.environ[_accel_threads.ENV_VAR] = before
 
 
 def _identity(value: int) -> int:
@@ -275,6 +315,7 @@ def pair_count(result: Any) -> int:
 
 
 CTX_IDS = "ctxtax (numba kernels)"
+CTX_ONE_THREAD = "ctxtax (numba kernels), one thread (`CTXTAX_THREADS=1`)"
 CTX_SHINGLES = "ctxtax: minhash + bands + LSH only"
 CTX_TEXT = "ctxtax incl. tiktoken"
 CTX_TWINS = "ctxtax, plain twins (`CTXTAX_IMPL=python`)"
@@ -305,18 +346,25 @@ def near_pipelines(
     """Every near-duplicate pipeline compared, on the same documents (inputs prepared here)."""
     numeric = counter.numeric_tokens()
     enc, threads = encoder(), counter.threads
+    kernel = str(_accel_threads.threads())
     lists = sh.lists()
     as_bytes = [[v.to_bytes(4, "little") for v in row] for row in lists]
     as_str = [[str(v) for v in row] for row in lists]
     flat, flat_off = sh.values.astype(np.uint64), sh.offsets.astype(np.uint64)
     return [
-        Pipeline(CTX_IDS, "token ids", "1", lambda: ctxtax_from_ids(ids, numeric, "numba")),
+        Pipeline(CTX_IDS, "token ids", kernel, lambda: ctxtax_from_ids(ids, numeric, "numba")),
+        Pipeline(
+            CTX_ONE_THREAD,
+            "token ids",
+            "1",
+            lambda: one_thread(lambda: ctxtax_from_ids(ids, numeric, "numba")),
+        ),
         Pipeline(CTX_TWINS, "token ids", "1", lambda: ctxtax_from_ids(ids, numeric, "python")),
-        Pipeline(CTX_SHINGLES, "shingles", "1", lambda: ctxtax_from_shingles(sh, "numba")),
+        Pipeline(CTX_SHINGLES, "shingles", kernel, lambda: ctxtax_from_shingles(sh, "numba")),
         Pipeline(
             CTX_TEXT,
             "raw text",
-            f"{threads} (tokenizer), 1",
+            f"{threads} (tokenizer), {kernel}",
             lambda: ctxtax_from_text(texts, enc, threads, numeric, "numba"),
         ),
         Pipeline(

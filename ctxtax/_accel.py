@@ -19,13 +19,15 @@ import logging
 import os
 import random
 import threading
+from collections.abc import Callable
 from functools import cache
 from types import ModuleType
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
+from ctxtax import _accel_threads
 from ctxtax.errors import ConfigError
 
 Impl = Literal["numba", "python"]
@@ -33,6 +35,7 @@ U32 = npt.NDArray[np.uint32]
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
+_V = TypeVar("_V", bound=np.generic)
 
 SMALL_INPUT = 1_000_000
 """Work below this runs the plain twin when no implementation is forced (measured: below it the
@@ -143,6 +146,30 @@ def _offsets(offsets: npt.ArrayLike, n: int, what: str) -> I64:
     return off
 
 
+def _joined(
+    name: str,
+    work: int,
+    nblocks: int,
+    work_ends: Callable[[], I64],
+    run: Callable[[int, int], tuple[npt.NDArray[_V], I64]],
+) -> tuple[npt.NDArray[_V], I64]:
+    """A block kernel's ``(values, offsets)`` over its ``nblocks`` blocks, ``run(first, stop)``
+    giving those of one run: split over threads when the work is large (`_accel_threads`), then
+    joined. Each run's offsets start at 0; joined, they are shifted by the values before them."""
+    runs = _accel_threads.split_runs(name, work, work_ends, run)
+    if runs is None:
+        out = run(0, nblocks)
+        _accel_threads.warmed(name)
+        return out
+    values = np.concatenate([v for v, _ in runs])
+    offsets = [runs[0][1]]
+    shift = runs[0][1][-1]
+    for _, off in runs[1:]:
+        offsets.append(off[1:] + shift)
+        shift += off[-1]
+    return values, np.concatenate(offsets)
+
+
 def _positive(value: int, name: str) -> int:
     if int(value) < 1:
         raise ValueError(f"{name} must be at least 1, got {value}")
@@ -224,8 +251,15 @@ def kgram_hashes_many(
     off = _offsets(offsets, len(ids), "kgram_hashes_many")
     if _choose(impl, len(ids)) == "numba":
         mul_k = np.uint64(pow(KGRAM_MUL, k, 1 << 64))
-        out, out_off = _numba_kernels().kgram_hashes_many(ids, off, k, mul_k)
-        return out, out_off
+        kernel = _numba_kernels().kgram_hashes_many
+
+        def kgrams(first: int, stop: int) -> tuple[U64, I64]:
+            return kernel(ids, off[first : stop + 1], k, mul_k)  # type: ignore[no-any-return]
+
+        n = len(off) - 1
+        return _joined(
+            "kgram_hashes_many", int(off[-1] - off[0]), n, lambda: off[1:] - off[0], kgrams
+        )
     counts = np.maximum(np.diff(off) - (k - 1), 0)
     out_off = np.zeros(len(off), dtype=np.int64)
     np.cumsum(counts, out=out_off[1:])
@@ -262,8 +296,13 @@ def winnow_many(hashes: U64, offsets: I64, w: int, *, impl: Impl | None = None) 
     hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
     off = _offsets(offsets, len(hashes), "winnow_many")
     if _choose(impl, len(hashes)) == "numba":
-        sel, sel_off = _numba_kernels().winnow_many(hashes, off, w)
-        return sel, sel_off
+        kernel = _numba_kernels().winnow_many
+
+        def winnowed(first: int, stop: int) -> tuple[I64, I64]:
+            return kernel(hashes, off[first : stop + 1], w)  # type: ignore[no-any-return]
+
+        n = len(off) - 1
+        return _joined("winnow_many", int(off[-1] - off[0]), n, lambda: off[1:] - off[0], winnowed)
     lengths = np.diff(off)
     short = (lengths > 0) & (lengths < w)
     picks = [_rightmost_min(hashes, off[:-1][short], off[1:][short])]
@@ -300,6 +339,21 @@ def winnow(hashes: U64, w: int, *, impl: Impl | None = None) -> I64:
 # -- MinHash and LSH --------------------------------------------------------------------------
 
 
+def _blocks(
+    ids: U32, starts: I64, ends: I64, fold: npt.NDArray[np.bool_] | None, what: str
+) -> tuple[U32, I64, I64, npt.NDArray[np.bool_]]:
+    """Blocks ``ids[starts[b]:ends[b]]`` checked, and the fold mask (empty: fold nothing)."""
+    ids = np.ascontiguousarray(ids, dtype=np.uint32)
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    ends = np.ascontiguousarray(ends, dtype=np.int64)
+    if starts.shape != ends.shape or np.any(starts > ends) or np.any(starts < 0):
+        raise ValueError(f"{what}: blocks must be ranges [start, end) inside ids")
+    if len(ends) and int(ends.max()) > len(ids):
+        raise ValueError(f"{what}: a block ends past the ids")
+    mask = np.zeros(0, dtype=np.bool_) if fold is None else np.ascontiguousarray(fold, np.bool_)
+    return ids, starts, ends, mask
+
+
 def shingles_many(
     ids: U32,
     starts: I64,
@@ -319,20 +373,20 @@ def shingles_many(
     hashes; the numba kernel does it in one pass without the intermediate arrays.
     """
     k, w = _positive(k, "k"), _positive(w, "w")
-    ids = np.ascontiguousarray(ids, dtype=np.uint32)
-    starts = np.ascontiguousarray(starts, dtype=np.int64)
-    ends = np.ascontiguousarray(ends, dtype=np.int64)
-    if starts.shape != ends.shape or np.any(starts > ends) or np.any(starts < 0):
-        raise ValueError("shingles_many: blocks must be ranges [start, end) inside ids")
-    if len(ends) and int(ends.max()) > len(ids):
-        raise ValueError("shingles_many: a block ends past the ids")
-    mask = np.zeros(0, dtype=np.bool_) if fold is None else np.ascontiguousarray(fold, np.bool_)
+    ids, starts, ends, mask = _blocks(ids, starts, ends, fold, "shingles_many")
     if _choose(impl, int((ends - starts).sum())) == "numba":
         mul_k = np.uint64(pow(KGRAM_MUL, k, 1 << 64))
-        values, off = _numba_kernels().shingles_many(
-            ids, starts, ends, mask, np.uint32(fold_to), k, mul_k, w
-        )
-        return values, off
+        kernel = _numba_kernels().shingles_many
+        term = np.uint32(fold_to)
+
+        def shingled(first: int, stop: int) -> tuple[U32, I64]:
+            return kernel(  # type: ignore[no-any-return]
+                ids, starts[first:stop], ends[first:stop], mask, term, k, mul_k, w
+            )
+
+        lengths = ends - starts
+        work = int(lengths.sum())
+        return _joined("shingles_many", work, len(starts), lambda: np.cumsum(lengths), shingled)
     lengths = ends - starts
     offsets = np.zeros(len(starts) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
@@ -390,7 +444,17 @@ def minhash_many(values: U32, offsets: I64, a: U32, b: U32, *, impl: Impl | None
         raise ValueError("minhash_many: a and b must be 1-D arrays of the same length")
     off = _offsets(offsets, len(values), "minhash_many")
     if _choose(impl, len(values)) == "numba":
-        return _numba_kernels().minhash_many(values, off, a, b)  # type: ignore[no-any-return]
+        kernel = _numba_kernels().minhash_many
+
+        def signed(first: int, stop: int) -> U32:
+            return kernel(values, off[first : stop + 1], a, b)  # type: ignore[no-any-return]
+
+        work = int(off[-1] - off[0])
+        runs = _accel_threads.split_runs("minhash_many", work, lambda: off[1:] - off[0], signed)
+        if runs is None:
+            _accel_threads.warmed("minhash_many")
+            return signed(0, len(off) - 1)
+        return np.concatenate(runs) if len(runs) > 1 else runs[0]
     nb = len(off) - 1
     out = np.full((nb, len(a)), 0xFFFFFFFF, dtype=np.uint32)
     nonempty = np.nonzero(np.diff(off) > 0)[0]
@@ -421,6 +485,57 @@ def band_keys(signatures: U32, bands: int, rows: int, *, impl: Impl | None = Non
     for r in range(rows):
         h = _splitmix64(h * np.uint64(BAND_MUL) + (cols[:, :, r] + np.uint64(1)))
     return h
+
+
+def near_keys(
+    ids: U32,
+    starts: I64,
+    ends: I64,
+    fold: npt.NDArray[np.bool_] | None,
+    fold_to: int,
+    k: int,
+    w: int,
+    a: U32,
+    b: U32,
+    bands: int,
+    rows: int,
+    *,
+    impl: Impl | None = None,
+) -> tuple[U32, U64]:
+    """The MinHash signatures and LSH band keys of each block's near-duplicate shingles:
+    `shingles_many`, then `minhash_many`, then `band_keys`, with the same arguments.
+
+    The numba kernel does the three for one block at a time, in one pass over the blocks, so the
+    shingles are never written out; large inputs are split over threads (`_accel_threads`).
+    """
+    k, w = _positive(k, "k"), _positive(w, "w")
+    bands, rows = _positive(bands, "bands"), _positive(rows, "rows")
+    ids, starts, ends, mask = _blocks(ids, starts, ends, fold, "near_keys")
+    a = np.ascontiguousarray(a, dtype=np.uint32)
+    b = np.ascontiguousarray(b, dtype=np.uint32)
+    if a.shape != b.shape or a.ndim != 1 or bands * rows > len(a):
+        raise ValueError(f"near_keys: need a and b of the same length, at least {bands * rows}")
+    lengths = ends - starts
+    work = int(lengths.sum())
+    if _choose(impl, work) != "numba":
+        values, offsets = shingles_many(ids, starts, ends, fold, fold_to, k, w, impl="python")
+        signatures = minhash_many(values, offsets, a, b, impl="python")
+        return signatures, band_keys(signatures, bands, rows, impl="python")
+    kernel = _numba_kernels().near_keys
+    mul_k = np.uint64(pow(KGRAM_MUL, k, 1 << 64))
+    term = np.uint32(fold_to)
+
+    def keyed(first: int, stop: int) -> tuple[U32, U64]:
+        return kernel(  # type: ignore[no-any-return]
+            ids, starts[first:stop], ends[first:stop], mask, term, k, mul_k, w, a, b, bands, rows
+        )
+
+    runs = _accel_threads.split_runs("near_keys", work, lambda: np.cumsum(lengths), keyed)
+    if runs is None:
+        out = keyed(0, len(starts))
+        _accel_threads.warmed("near_keys")
+        return out
+    return np.concatenate([sig for sig, _ in runs]), np.concatenate([key for _, key in runs])
 
 
 def _keys2d(keys: U64) -> U64:

@@ -142,98 +142,222 @@ def winnow_many(hashes, offsets, w):
 
 
 @njit(cache=True, nogil=True)
-def shingles_many(ids, starts, ends, fold, fold_to, k, mul_k, w):
-    """Winnowed k-gram shingles (low 32 bits) of each block ids[starts[b]:ends[b]], in one pass.
+def _shingle_block(ids, lo, n, fold, fold_term, k, mul_k, w, window, ring, out, at):
+    """Winnowed k-gram shingles (low 32 bits) of ids[lo:lo+n] to out[at:]; how many.
 
-    Tokens whose ``fold`` entry is set count as ``fold_to``; then the block's k-gram hashes are
-    winnowed as `_winnow_into` does. The last k tokens and the last w hashes are kept in rings
-    (indexes wrapped by hand: a division per token costs more than the rest of the loop), so
-    neither the hashes nor the picks are written out.
+    Tokens whose ``fold`` entry is set count as ``fold_term - 1``; then the block's k-gram
+    hashes are winnowed as `_winnow_into` does. The last k tokens and the last w hashes are
+    kept in rings (``window``, ``ring``; indexes wrapped by hand: a division per token costs
+    more than the rest of the loop), so neither the hashes nor the picks are written out.
     """
+    nf = fold.shape[0]
+    m = n - k + 1
+    first_end = min(m, w) - 1
+    h = np.uint64(0)
+    pick = 0
+    low = np.uint64(0)
+    slot = 0  # where token i goes in `window`
+    where = w - 1  # where hash pos goes in `ring`
+    count = 0
+    for i in range(n):
+        t = ids[lo + i]
+        term = np.uint64(t) + _ONE64
+        if nf and fold[min(np.int64(t), nf - 1)]:
+            term = fold_term
+        h = h * KGRAM_MUL + term
+        if i >= k:
+            h = h - window[slot] * mul_k
+        window[slot] = term
+        slot += 1
+        if slot == k:
+            slot = 0
+        pos = i - k + 1
+        if pos < 0:
+            continue
+        x = _splitmix64(h)
+        where += 1
+        if where == w:
+            where = 0
+        ring[where] = x
+        if pos < w:  # the first window, or a block shorter than one
+            if pos == 0 or x <= low:
+                pick, low = pos, x
+            if pos == first_end:
+                out[at + count] = np.uint32(low & _MAX32)
+                count += 1
+        elif x <= low:
+            pick, low = pos, x
+            out[at + count] = np.uint32(low & _MAX32)
+            count += 1
+        elif pick <= pos - w:
+            # the window is the whole ring, oldest first from the slot after this one
+            j = where + 1
+            if j == w:
+                j = 0
+            pick, low = pos - w + 1, ring[j]
+            for step in range(1, w):
+                j += 1
+                if j == w:
+                    j = 0
+                if ring[j] <= low:
+                    pick, low = pos - w + 1 + step, ring[j]
+            out[at + count] = np.uint32(low & _MAX32)
+            count += 1
+    return count
+
+
+@njit(cache=True, nogil=True)
+def _shingle_block_w4(ids, lo, n, fold, fold_term, k, mul_k, window, out, at):
+    """`_shingle_block` for windows of 4 (the engine's), without branching on the hashes.
+
+    The last four hashes are held in variables; each window's rightmost minimum comes from three
+    comparisons (selects, not jumps: a new hash is the window's minimum one time in four, a
+    branch the processor cannot predict). Its low 32 bits are written every time and kept
+    (the count advances) only when the pick moved, so ``out`` needs one slot more than the
+    block's hashes. Measured 24 -> 18 ms for 2.8M tokens.
+    """
+    m = n - k + 1  # hashes in the block
+    if m <= 0:
+        return 0
+    nf = fold.shape[0]
+    h = np.uint64(0)
+    for i in range(k - 1):
+        t = ids[lo + i]
+        term = np.uint64(t) + _ONE64
+        if nf and fold[min(np.int64(t), nf - 1)]:
+            term = fold_term
+        h = h * KGRAM_MUL + term
+        window[i] = term
+    slot = k - 1  # where token pos + k - 1 goes in `window`
+    top = np.uint64(0xFFFFFFFFFFFFFFFF)
+    x0 = top
+    x1 = top
+    x2 = top  # the three hashes before this one, x2 the latest
+    last = -1  # the position picked last
+    count = 0
+    for pos in range(m):
+        t = ids[lo + pos + k - 1]
+        term = np.uint64(t) + _ONE64
+        if nf and fold[min(np.int64(t), nf - 1)]:
+            term = fold_term
+        old = window[slot] if pos > 0 else np.uint64(0)
+        h = h * KGRAM_MUL + (term - old * mul_k)
+        window[slot] = term
+        slot += 1
+        if slot == k:
+            slot = 0
+        x3 = _splitmix64(h)
+        if pos >= 3:
+            right = x3 <= x2
+            v23 = x3 if right else x2
+            d23 = 0 if right else 1
+            right = x1 <= x0
+            v01 = x1 if right else x0
+            d01 = 2 if right else 3
+            right = v23 <= v01
+            low = v23 if right else v01
+            p = pos - (d23 if right else d01)
+            out[at + count] = np.uint32(low & _MAX32)
+            count += int(p != last)
+            last = p
+        elif pos == m - 1:  # a block of fewer than 4 hashes: its rightmost minimum
+            low = x3
+            if pos >= 1 and x2 < low:
+                low = x2
+            if pos >= 2 and x1 < low:
+                low = x1
+            out[at + count] = np.uint32(low & _MAX32)
+            count += 1
+        x0 = x1
+        x1 = x2
+        x2 = x3
+    return count
+
+
+@njit(cache=True, nogil=True)
+def _shingles_into(ids, lo, n, fold, fold_term, k, mul_k, w, window, ring, out, at):
+    if w == 4:
+        return _shingle_block_w4(ids, lo, n, fold, fold_term, k, mul_k, window, out, at)
+    return _shingle_block(ids, lo, n, fold, fold_term, k, mul_k, w, window, ring, out, at)
+
+
+@njit(cache=True, nogil=True)
+def shingles_many(ids, starts, ends, fold, fold_to, k, mul_k, w):
+    """Winnowed k-gram shingles (low 32 bits) of each block ids[starts[b]:ends[b]], in one
+    pass (see `_shingle_block`), and their per-block offsets."""
     nb = starts.shape[0]
     total = 0
     for b in range(nb):
         total += max(0, ends[b] - starts[b] - k + 1)
-    out = np.empty(total, dtype=np.uint32)
+    out = np.empty(total + 1, dtype=np.uint32)  # + 1: see `_shingle_block_w4`
     out_off = np.zeros(nb + 1, dtype=np.int64)
     ring = np.empty(w, dtype=np.uint64)
     window = np.empty(k, dtype=np.uint64)
-    nf = fold.shape[0]
     fold_term = np.uint64(fold_to) + _ONE64
     count = 0
     for b in range(nb):
-        lo = starts[b]
-        n = ends[b] - lo
-        m = n - k + 1
-        first_end = min(m, w) - 1
-        h = np.uint64(0)
-        pick = 0
-        low = np.uint64(0)
-        slot = 0  # where token i goes in `window`
-        at = w - 1  # where hash pos goes in `ring`
-        for i in range(n):
-            t = ids[lo + i]
-            term = np.uint64(t) + _ONE64
-            if nf and fold[min(np.int64(t), nf - 1)]:
-                term = fold_term
-            h = h * KGRAM_MUL + term
-            if i >= k:
-                h = h - window[slot] * mul_k
-            window[slot] = term
-            slot += 1
-            if slot == k:
-                slot = 0
-            pos = i - k + 1
-            if pos < 0:
-                continue
-            x = _splitmix64(h)
-            at += 1
-            if at == w:
-                at = 0
-            ring[at] = x
-            if pos < w:  # the first window, or a block shorter than one
-                if pos == 0 or x <= low:
-                    pick, low = pos, x
-                if pos == first_end:
-                    out[count] = np.uint32(low & _MAX32)
-                    count += 1
-            elif x <= low:
-                pick, low = pos, x
-                out[count] = np.uint32(low & _MAX32)
-                count += 1
-            elif pick <= pos - w:
-                # the window is the whole ring, oldest first from the slot after this one
-                j = at + 1
-                if j == w:
-                    j = 0
-                pick, low = pos - w + 1, ring[j]
-                for step in range(1, w):
-                    j += 1
-                    if j == w:
-                        j = 0
-                    if ring[j] <= low:
-                        pick, low = pos - w + 1 + step, ring[j]
-                out[count] = np.uint32(low & _MAX32)
-                count += 1
+        n = ends[b] - starts[b]
+        if n >= k:
+            count += _shingles_into(
+                ids, starts[b], n, fold, fold_term, k, mul_k, w, window, ring, out, count
+            )
         out_off[b + 1] = count
     return out[:count].copy(), out_off
 
 
 @njit(cache=True, nogil=True)
-def minhash_many(values, offsets, a, b):
-    """MinHash signature of each block of values (datasketch affine32)."""
-    nb = offsets.shape[0] - 1
+def _minhash_row(values, lo, n, a, b, mixed, row):
+    """The MinHash signature of values[lo:lo+n] into ``row`` (``mixed``: room for n values).
+
+    The mixed values go to a buffer; then each pair of permutations takes its two minimums in
+    one pass over it. These inner loops are contiguous and branch-free, so LLVM vectorizes them
+    over the values (measured 6.5 -> 4.5 ms for 1.1M values, 64 permutations, against one pass
+    per value over the permutations).
+    """
     p = a.shape[0]
-    out = np.full((nb, p), _MAX32, dtype=np.uint32)
+    for i in range(n):
+        mixed[i] = _fmix32(values[lo + i])
+    j = 0
+    while j + 2 <= p:
+        a0, b0, a1, b1 = a[j], b[j], a[j + 1], b[j + 1]
+        m0 = _MAX32
+        m1 = _MAX32
+        for i in range(n):
+            v = mixed[i]
+            m0 = min(m0, np.uint32(a0 * v + b0))
+            m1 = min(m1, np.uint32(a1 * v + b1))
+        row[j] = m0
+        row[j + 1] = m1
+        j += 2
+    if j < p:  # an odd number of permutations
+        m0 = _MAX32
+        for i in range(n):
+            m0 = min(m0, np.uint32(a[j] * mixed[i] + b[j]))
+        row[j] = m0
+
+
+@njit(cache=True, nogil=True)
+def minhash_many(values, offsets, a, b):
+    """MinHash signature of each block of values (datasketch affine32), see `_minhash_row`."""
+    nb = offsets.shape[0] - 1
+    out = np.empty((nb, a.shape[0]), dtype=np.uint32)
+    longest = 0
     for blk in range(nb):
-        row = out[blk]
-        for i in range(offsets[blk], offsets[blk + 1]):
-            h = _fmix32(values[i])
-            # Inner loop over permutations: contiguous, branch-free, so LLVM vectorizes it.
-            for j in range(p):
-                x = np.uint32(a[j] * h + b[j])
-                row[j] = min(row[j], x)
+        longest = max(longest, offsets[blk + 1] - offsets[blk])
+    mixed = np.empty(longest, dtype=np.uint32)
+    for blk in range(nb):
+        lo = offsets[blk]
+        _minhash_row(values, lo, offsets[blk + 1] - lo, a, b, mixed, out[blk])
     return out
+
+
+@njit(cache=True, nogil=True)
+def _band_row(signature, bands, rows, out):
+    for band in range(bands):
+        h = np.uint64(0)
+        for r in range(band * rows, (band + 1) * rows):
+            h = _splitmix64(h * BAND_MUL + (np.uint64(signature[r]) + _ONE64))
+        out[band] = h
 
 
 @njit(cache=True, nogil=True)
@@ -242,12 +366,36 @@ def band_keys(signatures, bands, rows):
     n = signatures.shape[0]
     out = np.empty((n, bands), dtype=np.uint64)
     for i in range(n):
-        for band in range(bands):
-            h = np.uint64(0)
-            for r in range(band * rows, (band + 1) * rows):
-                h = _splitmix64(h * BAND_MUL + (np.uint64(signatures[i, r]) + _ONE64))
-            out[i, band] = h
+        _band_row(signatures[i], bands, rows, out[i])
     return out
+
+
+@njit(cache=True, nogil=True)
+def near_keys(ids, starts, ends, fold, fold_to, k, mul_k, w, a, b, bands, rows):
+    """`shingles_many`, `minhash_many` and `band_keys` in one pass over the blocks: each block's
+    shingles go to a buffer, its signature and band keys are made from them there. Returns
+    the signatures and the keys."""
+    nb = starts.shape[0]
+    longest = 0
+    for blk in range(nb):
+        longest = max(longest, ends[blk] - starts[blk])
+    shingles = np.empty(longest + 1, dtype=np.uint32)
+    mixed = np.empty(longest + 1, dtype=np.uint32)
+    signatures = np.empty((nb, a.shape[0]), dtype=np.uint32)
+    keys = np.empty((nb, bands), dtype=np.uint64)
+    ring = np.empty(w, dtype=np.uint64)
+    window = np.empty(k, dtype=np.uint64)
+    fold_term = np.uint64(fold_to) + _ONE64
+    for blk in range(nb):
+        n = ends[blk] - starts[blk]
+        count = 0
+        if n >= k:
+            count = _shingles_into(
+                ids, starts[blk], n, fold, fold_term, k, mul_k, w, window, ring, shingles, 0
+            )
+        _minhash_row(shingles, 0, count, a, b, mixed, signatures[blk])
+        _band_row(signatures[blk], bands, rows, keys[blk])
+    return signatures, keys
 
 
 @njit(cache=True, nogil=True)

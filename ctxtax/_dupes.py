@@ -363,7 +363,8 @@ class DuplicateIndex:
         eligible = np.nonzero(lengths >= self.near_min_tokens)[0]
         if len(eligible) == 0:
             return
-        values, s_off = _accel.shingles_many(
+        a, b = _permutations()
+        _, keys = _accel.near_keys(
             tokens,
             offsets[eligible],
             offsets[eligible + 1],
@@ -371,10 +372,11 @@ class DuplicateIndex:
             int(NUMERIC_ID),
             NEAR_K,
             NEAR_W,
+            a,
+            b,
+            BANDS,
+            ROWS,
         )
-        a, b = _permutations()
-        signatures = _accel.minhash_many(values, s_off, a, b)
-        keys = _accel.band_keys(signatures, BANDS, ROWS)
         self._sig_blocks.extend(int(first_new + e) for e in eligible)
         pairs = self._buckets.add(keys, NEAR_CANDIDATES)
         best: dict[int, tuple[int, float, float, int]] = {}

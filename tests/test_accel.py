@@ -200,7 +200,7 @@ def test_winnowing_guarantee(
     assert picked[0] & picked[1]
 
 
-@pytest.mark.parametrize(("k", "w"), [(1, 1), (8, 4), (3, 17), (16, 2)])
+@pytest.mark.parametrize(("k", "w"), [(1, 1), (8, 4), (1, 4), (3, 4), (3, 17), (16, 2)])
 def test_shingles_many_twins_agree_and_match_the_definition(k: int, w: int) -> None:
     # Blocks anywhere in the ids (gaps, empty, shorter than k or than a window), numbers folded.
     rng = np.random.default_rng(k * 31 + w)
@@ -227,6 +227,41 @@ def test_shingles_many_refuses_blocks_outside_the_ids() -> None:
         shingles_many(u32([1, 2, 3]), i64([2]), i64([1]), None, 0, 2, 2)
     with pytest.raises(ValueError, match="past the ids"):
         shingles_many(u32([1, 2, 3]), i64([0]), i64([5]), None, 0, 2, 2)
+
+
+@pytest.mark.parametrize(
+    ("k", "w", "num_perm", "bands", "rows"),
+    [(8, 4, 64, 16, 4), (3, 4, 33, 8, 4), (1, 1, 16, 4, 4), (5, 7, 20, 3, 6)],
+)
+def test_near_keys_is_shingles_then_minhash_then_bands(
+    k: int, w: int, num_perm: int, bands: int, rows: int
+) -> None:
+    # The fused kernel against the three kernels run one after the other, on blocks anywhere
+    # in the ids: empty, shorter than k or than a window, one k-gram, numbers folded or not.
+    rng = np.random.default_rng(k * 7 + w)
+    a, b = permutations(num_perm, seed=3)
+    fold = rng.random(300) < 0.2
+    for alphabet in (4, 400):
+        ids = u32(rng.integers(0, alphabet, size=4000))
+        cuts = np.sort(rng.integers(0, len(ids) + 1, size=60))
+        starts, ends = i64(cuts[0::2]), i64(cuts[1::2])
+        starts[3], ends[3] = 10, 10 + k
+        starts[4], ends[4] = 20, 20
+        for mask in (fold, None):
+            sig, keys = both(_accel.near_keys, ids, starts, ends, mask, 7, k, w, a, b, bands, rows)
+            values, offsets = shingles_many(ids, starts, ends, mask, 7, k, w, impl="python")
+            expected = minhash_many(values, offsets, a, b, impl="python")
+            assert_same(sig, expected)
+            assert_same(keys, band_keys(expected, bands, rows, impl="python"))
+            assert (sig[4] == 0xFFFFFFFF).all()  # an empty block: no shingles
+
+
+def test_near_keys_refuses_bad_input() -> None:
+    a, b = permutations(8)
+    with pytest.raises(ValueError, match="inside ids"):
+        _accel.near_keys(u32([1, 2, 3]), i64([2]), i64([1]), None, 0, 2, 2, a, b, 2, 4)
+    with pytest.raises(ValueError, match="at least 12"):
+        _accel.near_keys(u32([1, 2, 3]), i64([0]), i64([3]), None, 0, 2, 2, a, b, 3, 4)
 
 
 # -- MinHash and LSH ----------------------------------------------------------------------

@@ -1,0 +1,128 @@
+"""Large kernel calls split over threads: the numba kernels release the GIL (``nogil=True``).
+
+A kernel that works block by block (k-gram hashes, winnowing, shingles, MinHash) gives the
+same result when its blocks are cut into runs and each run is done on its own, so a call
+with at least `PARALLEL_INPUT` elements of work is cut into one run per thread, of about equal
+work, at block boundaries. The calling thread does the first run itself while the others go to
+a small pool, and the runs' results are joined in order: bit for bit what one call returns.
+
+These are plain Python threads, each running an ordinary compiled kernel: no numba threading
+layer is involved (its default ``workqueue`` layer aborts the process when two threads run
+parallel kernels at once, as threaded servers would). A kernel is only run on several threads
+once it has finished one call in this process, so it is never compiled by two threads at once.
+
+``CTXTAX_THREADS`` sets the number of threads (``1``: never split); by default, the CPUs this
+process may run on, at most 4.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from ctxtax.errors import ConfigError
+
+T = TypeVar("T")
+I64 = npt.NDArray[np.int64]
+
+PARALLEL_INPUT = 1 << 18
+"""Work (tokens or shingles) from which a kernel call is split over threads: about 2 ms of
+kernel time, against some 0.1 ms to hand runs to the pool and join their results."""
+
+ENV_VAR = "CTXTAX_THREADS"
+MAX_THREADS = 4
+
+_POOL: dict[str, tuple[int, ThreadPoolExecutor]] = {}
+_POOL_LOCK = threading.Lock()
+_WARM: set[str] = set()
+
+
+def threads() -> int:
+    """How many threads a large kernel call is split over (``CTXTAX_THREADS``, else the CPUs
+    this process may use, at most `MAX_THREADS`)."""
+    raw = os.environ.get(ENV_VAR, "").strip()
+    if raw:
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise ConfigError(f"{ENV_VAR}={raw!r}: expected a whole number of threads, >= 1")
+        return value
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(MAX_THREADS, cpus))
+
+
+def chunks(work_ends: I64, parts: int) -> list[tuple[int, int]]:
+    """Cut blocks ``0 .. len(work_ends)`` into at most ``parts`` runs ``(first, stop)`` of about
+    equal work, where ``work_ends[b]`` is the work of blocks ``0 .. b`` together (a cumulative
+    sum). Empty runs are dropped; one block is never cut."""
+    n = len(work_ends)
+    if n == 0:
+        return []
+    total = int(work_ends[-1])
+    if parts <= 1 or total <= 0:
+        return [(0, n)]
+    targets = total * np.arange(1, parts, dtype=np.float64) / parts
+    cuts = np.searchsorted(work_ends, targets, side="left") + 1
+    bounds = sorted({0, n, *(int(c) for c in cuts if 0 < c < n)})
+    return list(itertools.pairwise(bounds))
+
+
+def _pool(size: int) -> ThreadPoolExecutor:
+    with _POOL_LOCK:
+        held = _POOL.get("pool")
+        if held is not None and held[0] >= size:
+            return held[1]
+        if held is not None:  # more threads asked for (CTXTAX_THREADS changed): a bigger pool
+            held[1].shutdown(wait=False)
+        pool = ThreadPoolExecutor(size, thread_name_prefix="ctxtax-kernel")
+        _POOL["pool"] = (size, pool)
+        return pool
+
+
+def _forget_pool() -> None:
+    """A forked child has the pool object but none of its threads."""
+    _POOL.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def split_runs(
+    name: str, work: int, work_ends: Callable[[], I64], run: Callable[[int, int], T]
+) -> list[T] | None:
+    """``run(first, stop)`` for each run of blocks, split over threads; None when the call
+    should not be split (small work, one thread, or the kernel ``name`` not warm yet), and the
+    caller then makes its one ordinary call."""
+    if name not in _WARM or work < PARALLEL_INPUT:
+        return None
+    n_threads = threads()
+    if n_threads < 2:
+        return None
+    runs = chunks(work_ends(), n_threads)
+    if len(runs) < 2:
+        return None
+    pool = _pool(len(runs) - 1)
+    futures: Sequence[Future[T]] = [pool.submit(run, a, b) for a, b in runs[1:]]
+    try:
+        first = run(*runs[0])
+    finally:
+        rest = [f.result() for f in futures]  # always waited for: they read the caller's arrays
+    return [first, *rest]
+
+
+def warmed(name: str) -> None:
+    """Record that kernel ``name`` has finished a call in this process (it is compiled)."""
+    _WARM.add(name)
