@@ -81,12 +81,18 @@ def interleaved(
     runs: dict[str, tuple[Callable[[], Any], Callable[[], Any] | None]], rounds: int
 ) -> dict[str, list[float]]:
     """Wall times of each ``(run, setup)``: one untimed warm-up of each, then ``rounds`` rounds
-    that each time every run once, in turn, so background load weighs on all of them alike."""
+    that each time every run once, in turn, so background load weighs on all of them alike.
+    Each round starts one run further on, so no run always follows the same one (what a run
+    leaves behind, its threads going idle, its freed memory, weighs on the next; measured: up
+    to 10 ms on a 15 ms run split over two threads, right after a rayon peer)."""
     for fn, setup in runs.values():
         pipelines.timed(fn, 1, setup)
     times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(rounds):
-        for name, (fn, setup) in runs.items():
+    names = list(runs)
+    for r in range(rounds):
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
+            fn, setup = runs[name]
             times[name] += pipelines.timed(fn, 1, setup)
     return times
 
