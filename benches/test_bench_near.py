@@ -28,6 +28,16 @@ def test_ctxtax_from_token_ids(benchmark, documents: corpus.Documents, numeric: 
     assert np.array_equal(pairs, pipelines.ctxtax_from_ids(documents.ids, numeric, "python"))
 
 
+def test_ctxtax_from_token_ids_one_thread(
+    benchmark, documents: corpus.Documents, numeric: np.ndarray
+) -> None:
+    # The same pipeline with the kernels kept on the calling thread (CTXTAX_THREADS=1).
+    pairs = benchmark(
+        pipelines.one_thread, lambda: pipelines.ctxtax_from_ids(documents.ids, numeric, "numba")
+    )
+    assert np.array_equal(pairs, pipelines.ctxtax_from_ids(documents.ids, numeric, "numba"))
+
+
 def test_ctxtax_plain_twins_from_token_ids(
     benchmark, documents: corpus.Documents, numeric: np.ndarray
 ) -> None:
