@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -442,6 +443,28 @@ class DuplicateIndex:
         if offsets is None:
             return _decoded_range(self.counter, self.block_ids(block), start, end)
         return int(offsets[start]), int(offsets[end])
+
+    def boundaries_within(
+        self, block: int, first: int, last: int, char_start: int, char_end: int
+    ) -> tuple[int, int]:
+        """Of a block's token boundaries ``first .. last`` (a boundary is where a token starts,
+        or the block's end): the first at or after character ``char_start``, and the last at or
+        before ``char_end``."""
+        offsets = self._char_offsets(block) if self.blocks[block].tokens else None
+        if offsets is not None:
+            seg = offsets[first : last + 1]
+            lo = int(np.searchsorted(seg, char_start, side="left"))
+            hi = int(np.searchsorted(seg, char_end, side="right")) - 1
+            return first + lo, first + hi
+
+        def char_at(token: int) -> int:
+            return self.char_range(block, token, token)[0]
+
+        bounds = range(first, last + 1)
+        return (
+            bounds[bisect_left(bounds, char_start, key=char_at)],
+            bounds[bisect_right(bounds, char_end, key=char_at) - 1],
+        )
 
     def _char_offsets(self, block: int) -> npt.NDArray[np.int64] | None:
         """The character offset at which each token of a block starts (and its end), cached."""

@@ -355,3 +355,33 @@ def test_every_rule_has_its_documentation() -> None:
 def test_context_object_in_report_keeps_working() -> None:
     ctx = Context(messages=ctxtax.load([{"role": "user", "content": "hi"}]).messages)
     assert audit(ctx).findings == []
+
+
+def test_token_boundaries_within_a_span_agree_with_decoding() -> None:
+    # `boundaries_within` bisects the block's character offsets; without a vocabulary table it
+    # decodes prefixes instead (counters other than tiktoken's). Both must agree, on text with
+    # multi-byte characters, at every character position of a span.
+    from ctxtax._dupes import DuplicateIndex
+
+    text = "\n".join(f"zeile {i}: größe {i * 7} — naïve café ✓ {'€' * (i % 3)}" for i in range(12))
+    index = DuplicateIndex.empty(ctxtax.TiktokenCounter(), {})
+    index.extend(ctxtax.load([{"role": "user", "content": text}]))
+    tokens = index.blocks[0].tokens
+    first, last = 5, tokens - 4
+    lo, hi = index.char_range(0, first, last)
+    with_offsets = [
+        index.boundaries_within(0, first, last, a, b)
+        for a in range(lo, hi + 1, 3)
+        for b in range(max(a, lo + 10), hi + 1, 7)
+    ]
+    index._offsets.clear()
+    index._char_offsets = lambda block: None  # type: ignore[method-assign]
+    decoded = [
+        index.boundaries_within(0, first, last, a, b)
+        for a in range(lo, hi + 1, 3)
+        for b in range(max(a, lo + 10), hi + 1, 7)
+    ]
+    assert with_offsets == decoded
+    # (a range inside one token has no boundary in it: then the start comes after the end)
+    assert with_offsets[0][0] == first
+    assert all(first <= s <= last and first <= e <= last for s, e in with_offsets)

@@ -7,7 +7,6 @@ exactly one of CTX101 / CTX103 / CTX104, decided once per session by `classify`.
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterator
 from functools import partial
@@ -152,12 +151,7 @@ def _line_loc(index: DuplicateIndex, span: ExactSpan) -> Loc | None:
     if (start, end) == index.char_range(span.block, span.start, span.end):
         return _span_loc(index, span.block, span.start, span.end)
 
-    def char_at(token: int) -> int:
-        return index.char_range(span.block, token, token)[0]
-
-    tokens = range(span.start, span.end + 1)
-    token_start = tokens[bisect_left(tokens, start, key=char_at)]
-    token_end = tokens[bisect_right(tokens, end, key=char_at) - 1]
+    token_start, token_end = index.boundaries_within(span.block, span.start, span.end, start, end)
     return trusted(
         Loc,
         message=block.message,
