@@ -166,3 +166,28 @@ def test_a_kernel_is_not_split_before_it_has_run_once(monkeypatch: pytest.Monkey
 
     assert _accel_threads.split_runs("never-run", 100, lambda: cumulative([50, 50]), run) is None
     assert calls == []
+
+
+def test_callers_on_several_threads_at_once_get_their_own_results(
+    split_everything: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A threaded server: several requests split their kernel calls over the one shared pool at
+    # the same time. Nobody waits forever, and everybody gets exactly their own result.
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(11)
+    inputs = [random_blocks(rng, 20_000, 80) for _ in range(6)]
+    a, b = _accel.permutations(64)
+
+    def keys(ids: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return _accel.near_keys(ids, off[:-1], off[1:], None, 0, 8, 4, a, b, 16, 4, impl="numba")
+
+    monkeypatch.setenv("CTXTAX_THREADS", "1")
+    expected = [keys(ids, off) for ids, off in inputs]
+    monkeypatch.setenv("CTXTAX_THREADS", "3")
+    with ThreadPoolExecutor(4) as callers:
+        for _ in range(3):
+            got = list(callers.map(lambda io: keys(*io), inputs))
+            for mine, theirs in zip(got, expected, strict=True):
+                same(mine, theirs)
+    assert len(split_everything) >= 3 * len(inputs)
