@@ -55,11 +55,13 @@ _CHUNK = 1 << 16
 
 def impl_for(n: int) -> Impl:
     """The implementation a kernel uses for an input of ``n`` elements when none is passed."""
-    forced = os.environ.get(ENV_VAR, "").strip().lower()
-    if forced in ("numba", "python"):
-        return "numba" if forced == "numba" else "python"
+    forced = os.environ.get(ENV_VAR)
     if forced:
-        raise ConfigError(f"{ENV_VAR}={forced!r}: expected 'numba', 'python' or unset")
+        forced = forced.strip().lower()
+        if forced in ("numba", "python"):
+            return "numba" if forced == "numba" else "python"
+        if forced:
+            raise ConfigError(f"{ENV_VAR}={forced!r}: expected 'numba', 'python' or unset")
     if getattr(_THIS_THREAD, "impl", None) == "numba":
         return "numba"
     # Once numba is loaded it is faster at every size; it is worth loading for one large input,
@@ -141,9 +143,16 @@ def _offsets(offsets: npt.ArrayLike, n: int, what: str) -> I64:
     off = np.ascontiguousarray(offsets, dtype=np.int64)
     if off.ndim != 1 or len(off) < 1:
         raise ValueError(f"{what}: offsets must be a 1-D array of nblocks + 1 positions")
-    if off[0] < 0 or off[-1] > n or np.any(np.diff(off) < 0):
+    # (ndarray methods and plain ints: numpy's function wrappers cost more than the check)
+    if int(off[0]) < 0 or int(off[-1]) > n or (off[1:] < off[:-1]).any():
         raise ValueError(f"{what}: offsets must be non-decreasing within [0, {n}]")
     return off
+
+
+@cache
+def _mul_k(k: int) -> np.uint64:
+    """KGRAM_MUL ** k mod 2^64: what the rolling k-gram hash multiplies the leaving token by."""
+    return np.uint64(pow(KGRAM_MUL, k, 1 << 64))
 
 
 def _joined(
@@ -233,7 +242,7 @@ def kgram_hashes(ids: U32, k: int, *, impl: Impl | None = None) -> U64:
     k = _positive(k, "k")
     ids = np.ascontiguousarray(ids, dtype=np.uint32)
     if _choose(impl, len(ids)) == "numba":
-        mul_k = np.uint64(pow(KGRAM_MUL, k, 1 << 64))
+        mul_k = _mul_k(k)
         return _numba_kernels().kgram_hashes(ids, k, mul_k)  # type: ignore[no-any-return]
     return _window_hashes(ids, k)
 
@@ -250,7 +259,7 @@ def kgram_hashes_many(
     ids = np.ascontiguousarray(ids, dtype=np.uint32)
     off = _offsets(offsets, len(ids), "kgram_hashes_many")
     if _choose(impl, len(ids)) == "numba":
-        mul_k = np.uint64(pow(KGRAM_MUL, k, 1 << 64))
+        mul_k = _mul_k(k)
         kernel = _numba_kernels().kgram_hashes_many
 
         def kgrams(first: int, stop: int) -> tuple[U64, I64]:
@@ -346,7 +355,7 @@ def _blocks(
     ids = np.ascontiguousarray(ids, dtype=np.uint32)
     starts = np.ascontiguousarray(starts, dtype=np.int64)
     ends = np.ascontiguousarray(ends, dtype=np.int64)
-    if starts.shape != ends.shape or np.any(starts > ends) or np.any(starts < 0):
+    if starts.shape != ends.shape or (starts > ends).any() or (starts < 0).any():
         raise ValueError(f"{what}: blocks must be ranges [start, end) inside ids")
     if len(ends) and int(ends.max()) > len(ids):
         raise ValueError(f"{what}: a block ends past the ids")
@@ -375,7 +384,7 @@ def shingles_many(
     k, w = _positive(k, "k"), _positive(w, "w")
     ids, starts, ends, mask = _blocks(ids, starts, ends, fold, "shingles_many")
     if _choose(impl, int((ends - starts).sum())) == "numba":
-        mul_k = np.uint64(pow(KGRAM_MUL, k, 1 << 64))
+        mul_k = _mul_k(k)
         kernel = _numba_kernels().shingles_many
         term = np.uint32(fold_to)
 
@@ -522,7 +531,7 @@ def near_keys(
         signatures = minhash_many(values, offsets, a, b, impl="python")
         return signatures, band_keys(signatures, bands, rows, impl="python")
     kernel = _numba_kernels().near_keys
-    mul_k = np.uint64(pow(KGRAM_MUL, k, 1 << 64))
+    mul_k = _mul_k(k)
     term = np.uint32(fold_to)
 
     def keyed(first: int, stop: int) -> tuple[U32, U64]:
@@ -818,7 +827,7 @@ def _check_spans_input(
             "extend_spans: tokens and block_of, block_lo and block_hi, cand_pos and cand_src"
             " must have equal lengths"
         )
-    if nb and (block_lo.min() < 0 or block_hi.max() > n or np.any(block_hi < block_lo)):
+    if nb and (block_lo.min() < 0 or block_hi.max() > n or (block_hi < block_lo).any()):
         raise ValueError(f"extend_spans: block ranges must lie within [0, {n}]")
     if len(cand_pos):
         both = np.concatenate((cand_pos, cand_src))
