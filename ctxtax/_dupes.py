@@ -298,6 +298,11 @@ class DuplicateIndex:
         """Winnowed k-gram fingerprints of ``blocks`` into the table; then find their repeats."""
         k = min(EXACT_K, max(2, self.min_tokens // 2))
         w = max(1, self.min_tokens - k + 1)
+        # A block of fewer than k tokens has no k-gram: nothing of it goes into the table.
+        lengths = self._block_hi[blocks] - self._block_lo[blocks]
+        blocks = [b for b, n in zip(blocks, lengths.tolist(), strict=True) if n >= k]
+        if not blocks:
+            return
         tokens, offsets, starts = self._gather(blocks)
         hashes, h_off = _accel.kgram_hashes_many(tokens, offsets, k)
         selected, _ = _accel.winnow_many(hashes, h_off, w)
@@ -358,12 +363,12 @@ class DuplicateIndex:
         return self._numeric
 
     def _near(self, first: int, last: int) -> None:
+        lengths = self._block_hi[first:last] - self._block_lo[first:last]
+        if not (lengths >= self.near_min_tokens).any():
+            return
         tokens, offsets, _ = self._gather(list(range(first, last)))
         first_new = first
-        lengths = np.diff(offsets)
         eligible = np.nonzero(lengths >= self.near_min_tokens)[0]
-        if len(eligible) == 0:
-            return
         a, b = _permutations()
         _, keys = _accel.near_keys(
             tokens,
