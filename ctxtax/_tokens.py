@@ -333,13 +333,18 @@ def char_offsets(
         return None
     try:
         lengths = np.asarray(table(), dtype=np.int64)
-        byte_at = np.concatenate(([0], np.cumsum(lengths[np.asarray(ids)]))).astype(np.int64)
+        byte_at = np.empty(len(ids) + 1, dtype=np.int64)
+        byte_at[0] = 0
+        np.cumsum(lengths[np.asarray(ids)], out=byte_at[1:])
         if text.isascii():
             return byte_at
         data = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
-        starts = (data & 0xC0) != 0x80
-        char_at_byte = np.concatenate(([0], np.cumsum(starts))).astype(np.int64)
-        return char_at_byte[np.minimum(byte_at, len(data))]
+        # A character starts at every byte but UTF-8's continuation bytes (10xxxxxx): the
+        # characters before byte p are p less the continuation bytes before it. (Searching the
+        # few continuation bytes beats a running count over every byte of the text.)
+        continuation = np.flatnonzero((data & 0xC0) == 0x80)
+        byte_at = np.minimum(byte_at, len(data))
+        return byte_at - np.searchsorted(continuation, byte_at)
     except (IndexError, ValueError, UnicodeError):
         return None
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import struct
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 import tiktoken
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ctxtax
 from ctxtax._counting import count_context, image_tokens
@@ -290,3 +294,29 @@ def test_a_shared_counter_encodes_from_several_threads() -> None:
         assert got == expected[offset::4]
     assert counter._cached_tokens == sum(len(ids) for ids in counter._cache.values())
     assert counter._cached_tokens <= 40
+
+
+def _char_offsets_reference(counter: TiktokenCounter, ids: np.ndarray, text: str) -> np.ndarray:
+    """`char_offsets` written out: a running count of the bytes that start a character (all
+    but UTF-8's continuation bytes), read at each token's first byte."""
+    lengths = counter.token_byte_lengths()[ids]
+    byte_at = np.concatenate(([0], np.cumsum(lengths)))
+    data = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    char_at_byte = np.concatenate(([0], np.cumsum((data & 0xC0) != 0x80)))
+    return char_at_byte[np.minimum(byte_at, len(data))]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=300) | st.sampled_from(["größe — naïve ✓ 漢字", "👩‍💻🚀\n\t", "a\ud800b"]))
+def test_char_offsets_count_the_characters_before_each_token(text: str) -> None:
+    from ctxtax._tokens import char_offsets
+
+    counter = TiktokenCounter()
+    ids = counter.encode_many([text])[0]
+    offsets = char_offsets(counter, ids, text)
+    assert offsets is not None
+    assert offsets.tolist() == _char_offsets_reference(counter, ids, text).tolist()
+    assert offsets[0] == 0 and offsets[-1] == len(text)
+    if text.isascii():
+        pieces = [text[a:b] for a, b in itertools.pairwise(offsets.tolist())]
+        assert pieces == [counter._encoder().decode([t]) for t in ids.tolist()]
