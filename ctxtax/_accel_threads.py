@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar, cast
 
@@ -137,8 +137,13 @@ def split_runs(
                 failed.append(exc)
                 return
 
-    pool = _pool(n_threads - 1)
-    helpers: Sequence[Future[None]] = [pool.submit(worker) for _ in range(n_threads - 1)]
+    helpers: list[Future[None]] = []
+    try:
+        pool = _pool(n_threads - 1)
+        for _ in range(n_threads - 1):
+            helpers.append(pool.submit(worker))
+    except RuntimeError:  # no new threads now (the interpreter is exiting): fewer helpers
+        pass
     worker()
     for helper in helpers:
         helper.result()  # always waited for: the runs read the caller's arrays

@@ -191,3 +191,24 @@ def test_callers_on_several_threads_at_once_get_their_own_results(
             for mine, theirs in zip(got, expected, strict=True):
                 same(mine, theirs)
     assert len(split_everything) >= 3 * len(inputs)
+
+
+def test_without_helper_threads_the_caller_does_every_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    # At interpreter exit no new thread can start (the pool refuses new work): the call still
+    # completes, on the calling thread.
+    monkeypatch.setattr(_accel_threads, "PARALLEL_INPUT", 1)
+    monkeypatch.setenv("CTXTAX_THREADS", "2")
+    _accel_threads.warmed("no-helpers")
+
+    def refuse(size: int) -> Any:
+        raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+
+    monkeypatch.setattr(_accel_threads, "_pool", refuse)
+    done: list[tuple[int, int]] = []
+
+    def run(first: int, stop: int) -> int:
+        done.append((first, stop))
+        return stop - first
+
+    runs = _accel_threads.split_runs("no-helpers", 100, lambda: cumulative([50, 50]), run)
+    assert runs == [1, 1] and done == [(0, 1), (1, 2)]
