@@ -132,6 +132,7 @@ def _numba_kernels() -> ModuleType:
 
 
 def _choose(impl: Impl | None, n: int) -> Impl:
+    _accel_threads.threads()  # a bad CTXTAX_THREADS is refused on every call, as CTXTAX_IMPL is
     if impl is None:
         return impl_for(n)
     if impl not in ("numba", "python"):

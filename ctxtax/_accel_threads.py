@@ -45,15 +45,25 @@ MAX_THREADS = 4
 _POOL: dict[str, tuple[int, ThreadPoolExecutor]] = {}
 _POOL_LOCK = threading.Lock()
 _WARM: set[str] = set()
+_PARSED: dict[str, int] = {}  # CTXTAX_THREADS as read, parsed (the variable is read every call)
 
 
 def threads() -> int:
     """How many threads a large kernel call is split over (``CTXTAX_THREADS``, else the CPUs
-    this process may use, at most `MAX_THREADS`)."""
-    raw = os.environ.get(ENV_VAR, "").strip()
-    if raw:
+    this process may use, at most `MAX_THREADS`). Raises `ConfigError` for a value that is not
+    a whole number >= 1."""
+    raw = os.environ.get(ENV_VAR, "")
+    known = _PARSED.get(raw)
+    if known is None:
+        known = _PARSED[raw] = _parse(raw)
+    return known
+
+
+def _parse(raw: str) -> int:
+    text = raw.strip()
+    if text:
         try:
-            value = int(raw)
+            value = int(text)
         except ValueError:
             value = 0
         if value < 1:
@@ -115,10 +125,8 @@ def split_runs(
     another machine) does fewer runs instead of holding up the call (measured on this 2-core
     virtual machine: a fixed half each took up to twice as long as one thread alone).
     """
-    if name not in _WARM or work < PARALLEL_INPUT:
-        return None
     n_threads = threads()
-    if n_threads < 2:
+    if n_threads < 2 or name not in _WARM or work < PARALLEL_INPUT:
         return None
     runs = chunks(work_ends(), n_threads * RUNS_PER_THREAD)
     if len(runs) < 2:

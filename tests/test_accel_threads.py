@@ -212,3 +212,21 @@ def test_without_helper_threads_the_caller_does_every_run(monkeypatch: pytest.Mo
 
     runs = _accel_threads.split_runs("no-helpers", 100, lambda: cumulative([50, 50]), run)
     assert runs == [1, 1] and done == [(0, 1), (1, 2)]
+
+
+@pytest.mark.parametrize("bad", ["abc", "0", "-1", "1.5"])
+def test_a_bad_thread_count_is_refused_on_any_input(
+    bad: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Refused on a short session too (whose kernels never split), as CTXTAX_IMPL is: a setting
+    # that only failed on large inputs would surprise in production.
+    from ctxtax._cli import main
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv("CTXTAX_THREADS", bad)
+    assert main(["audit", str(ROOT / "examples" / "sessions" / "coding-agent.json")]) == 2
+    assert "CTXTAX_THREADS" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="whole number"):
+        _accel.kgram_hashes(np.arange(40, dtype=np.uint32), 8, impl="python")
+    monkeypatch.setenv("CTXTAX_THREADS", " 3 ")
+    assert _accel_threads.threads() == 3
