@@ -39,10 +39,26 @@ def _codes(value: str) -> list[str]:
     return [code.strip() for code in value.split(",") if code.strip()]
 
 
+_ENVIRONMENT = """environment:
+  CTXTAX_IMPL=numba|python  force the duplication kernels' implementation (default: numba
+                            once an input or the work done is large; short audits never
+                            load it)
+  CTXTAX_THREADS=N          threads a large kernel call is split over (1: never; default:
+                            the CPUs this process may use, at most 4)
+  CTXTAX_CACHE_DIR=DIR      where start-up work is cached (default: $XDG_CACHE_HOME/ctxtax
+                            or ~/.cache/ctxtax)
+  CTXTAX_DEBUG=1            print the traceback of an unexpected error"""
+
+
 def _parser() -> argparse.ArgumentParser:
     from ctxtax.formats import FORMATS
 
-    parser = _Parser(prog="ctxtax", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = _Parser(
+        prog="ctxtax",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+        epilog=_ENVIRONMENT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"ctxtax {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 

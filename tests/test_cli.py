@@ -113,3 +113,10 @@ def test_select_and_ignore_flags(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert json.loads(capsys.readouterr().out)["findings"] == []
     assert main(["audit", str(session), "--select", "CTX777"]) == 2
     assert "unknown rule code 'CTX777'" in capsys.readouterr().err
+
+
+def test_help_names_the_environment_variables(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in ("CTXTAX_IMPL", "CTXTAX_THREADS", "CTXTAX_CACHE_DIR", "CTXTAX_DEBUG"):
+        assert name in out
