@@ -77,23 +77,36 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
+SAMPLE_SECONDS = 0.1
+"""A timed sample of a run faster than this repeats it back to back until it lasts about this
+long, and counts the mean (as `timeit` and pytest-benchmark do)."""
+
+
 def interleaved(
     runs: dict[str, tuple[Callable[[], Any], Callable[[], Any] | None]], rounds: int
 ) -> dict[str, list[float]]:
     """Wall times of each ``(run, setup)``: one untimed warm-up of each, then ``rounds`` rounds
     that each time every run once, in turn, so background load weighs on all of them alike.
-    Each round starts one run further on, so no run always follows the same one (what a run
-    leaves behind, its threads going idle, its freed memory, weighs on the next; measured: up
-    to 10 ms on a 15 ms run split over two threads, right after a rayon peer)."""
-    for fn, setup in runs.values():
-        pipelines.timed(fn, 1, setup)
+
+    Each round starts one run further on, so no run always follows the same one. What a run
+    leaves behind weighs on the next: measured, a 15 ms run split over two threads took up to
+    10 ms more right after a peer's rayon pool, both threads at half speed. So a run shorter
+    than `SAMPLE_SECONDS` (and without a setup) is repeated within its sample, and the
+    sample is the mean of the repeats, which spreads that toll over them, for every run alike.
+    """
+    repeats: dict[str, int] = {}
+    for name, (fn, setup) in runs.items():
+        (first,) = pipelines.timed(fn, 1, setup)
+        fits = max(1, int(SAMPLE_SECONDS / max(first, 1e-6)))
+        repeats[name] = fits if setup is None else 1
     times: dict[str, list[float]] = {name: [] for name in runs}
     names = list(runs)
     for r in range(rounds):
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
             fn, setup = runs[name]
-            times[name] += pipelines.timed(fn, 1, setup)
+            n = repeats[name]
+            times[name].append(sum(pipelines.timed(fn, n, setup)) / n)
     return times
 
 

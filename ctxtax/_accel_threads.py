@@ -21,13 +21,15 @@ import itertools
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
 
 from ctxtax.errors import ConfigError
+
+if TYPE_CHECKING:  # concurrent.futures is imported on the first split: start-up stays lean
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 T = TypeVar("T")
 I64 = npt.NDArray[np.int64]
@@ -99,6 +101,8 @@ def _pool(size: int) -> ThreadPoolExecutor:
             return held[1]
         if held is not None:  # more threads asked for (CTXTAX_THREADS changed): a bigger pool
             held[1].shutdown(wait=False)
+        from concurrent.futures import ThreadPoolExecutor
+
         pool = ThreadPoolExecutor(size, thread_name_prefix="ctxtax-kernel")
         _POOL["pool"] = (size, pool)
         return pool
