@@ -7,6 +7,9 @@ every split kernel with the same call on one thread (and record that the split h
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -230,3 +233,45 @@ def test_a_bad_thread_count_is_refused_on_any_input(
         _accel.kgram_hashes(np.arange(40, dtype=np.uint32), 8, impl="python")
     monkeypatch.setenv("CTXTAX_THREADS", " 3 ")
     assert _accel_threads.threads() == 3
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_splits_with_threads_of_its_own(split_everything: list[int]) -> None:
+    # The child inherits the pool object but none of its threads: it must start its own, or
+    # a split call would wait forever for helpers that do not exist.
+    os.environ["CTXTAX_THREADS"] = "2"
+    try:
+        rng = np.random.default_rng(5)
+        ids, off = random_blocks(rng, 20_000, 40)
+        _accel.kgram_hashes_many(ids, off, 6, impl="numba")  # the kernel is warm after this,
+        expected = _accel.kgram_hashes_many(ids, off, 6, impl="numba")  # the pool exists now
+        assert split_everything
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report 1 when its split call gives the parent's result
+            ok = b"0"
+            try:
+                got = _accel.kgram_hashes_many(ids, off, 6, impl="numba")
+                ok = (
+                    b"1"
+                    if all(np.array_equal(a, b) for a, b in zip(got, expected, strict=True))
+                    else b"0"
+                )
+            finally:
+                os.write(write, ok)
+                os._exit(0)
+        os.close(write)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child's split call never returned")
+        assert os.read(read, 1) == b"1"
+        os.close(read)
+    finally:
+        del os.environ["CTXTAX_THREADS"]
