@@ -12,7 +12,9 @@ Four measurements, each printed as a markdown table with the numbers, the ratios
 
 numba's cached kernels are loaded before anything is timed (a fresh process's one-off load is
 reported apart). Every variant gets one untimed warm-up run; then ``--rounds`` rounds each run
-every variant once, in turn, so background load weighs on all of them alike; times are medians.
+every variant once, in turn (each round starting one variant further on), so background load
+weighs on all of them alike; a variant shorter than 0.1 s is repeated within its sample and
+counted by the mean (see `interleaved`); times are medians of the samples.
 
     .venv/bin/python benches/compare.py             # everything (a few minutes on 2 cores)
     .venv/bin/python benches/compare.py --quick     # a 0.4 MB slice, one round: a smoke run
