@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -247,7 +248,9 @@ def test_a_forked_child_splits_with_threads_of_its_own(split_everything: list[in
         expected = _accel.kgram_hashes_many(ids, off, 6, impl="numba")  # the pool exists now
         assert split_everything
         read, write = os.pipe()
-        pid = os.fork()
+        with warnings.catch_warnings():  # 3.12+ warns of fork in a threaded process: intended
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
         if pid == 0:  # the child: report 1 when its split call gives the parent's result
             ok = b"0"
             try:
