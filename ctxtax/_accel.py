@@ -166,11 +166,9 @@ def _joined(
     """A block kernel's ``(values, offsets)`` over its ``nblocks`` blocks, ``run(first, stop)``
     giving those of one run: split over threads when the work is large (`_accel_threads`), then
     joined. Each run's offsets start at 0; joined, they are shifted by the values before them."""
-    runs = _accel_threads.split_runs(name, work, work_ends, run)
-    if runs is None:
-        out = run(0, nblocks)
-        _accel_threads.warmed(name)
-        return out
+    runs = _accel_threads.run_blocks(name, work, nblocks, work_ends, run)
+    if len(runs) == 1:
+        return runs[0]
     values = np.concatenate([v for v, _ in runs])
     offsets = [runs[0][1]]
     shift = runs[0][1][-1]
@@ -384,7 +382,9 @@ def shingles_many(
     """
     k, w = _positive(k, "k"), _positive(w, "w")
     ids, starts, ends, mask = _blocks(ids, starts, ends, fold, "shingles_many")
-    if _choose(impl, int((ends - starts).sum())) == "numba":
+    lengths = ends - starts
+    work = int(lengths.sum())
+    if _choose(impl, work) == "numba":
         mul_k = _mul_k(k)
         kernel = _numba_kernels().shingles_many
         term = np.uint32(fold_to)
@@ -394,10 +394,7 @@ def shingles_many(
                 ids, starts[first:stop], ends[first:stop], mask, term, k, mul_k, w
             )
 
-        lengths = ends - starts
-        work = int(lengths.sum())
         return _joined("shingles_many", work, len(starts), lambda: np.cumsum(lengths), shingled)
-    lengths = ends - starts
     offsets = np.zeros(len(starts) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     tokens = np.concatenate([ids[a:b] for a, b in zip(starts, ends, strict=True)] or [ids[:0]])
@@ -459,12 +456,9 @@ def minhash_many(values: U32, offsets: I64, a: U32, b: U32, *, impl: Impl | None
         def signed(first: int, stop: int) -> U32:
             return kernel(values, off[first : stop + 1], a, b)  # type: ignore[no-any-return]
 
-        work = int(off[-1] - off[0])
-        runs = _accel_threads.split_runs("minhash_many", work, lambda: off[1:] - off[0], signed)
-        if runs is None:
-            _accel_threads.warmed("minhash_many")
-            return signed(0, len(off) - 1)
-        return np.concatenate(runs) if len(runs) > 1 else runs[0]
+        work, nb = int(off[-1] - off[0]), len(off) - 1
+        runs = _accel_threads.run_blocks("minhash_many", work, nb, lambda: off[1:] - off[0], signed)
+        return runs[0] if len(runs) == 1 else np.concatenate(runs)
     nb = len(off) - 1
     out = np.full((nb, len(a)), 0xFFFFFFFF, dtype=np.uint32)
     nonempty = np.nonzero(np.diff(off) > 0)[0]
@@ -540,11 +534,11 @@ def near_keys(
             ids, starts[first:stop], ends[first:stop], mask, term, k, mul_k, w, a, b, bands, rows
         )
 
-    runs = _accel_threads.split_runs("near_keys", work, lambda: np.cumsum(lengths), keyed)
-    if runs is None:
-        out = keyed(0, len(starts))
-        _accel_threads.warmed("near_keys")
-        return out
+    runs = _accel_threads.run_blocks(
+        "near_keys", work, len(starts), lambda: np.cumsum(lengths), keyed
+    )
+    if len(runs) == 1:
+        return runs[0]
     return np.concatenate([sig for sig, _ in runs]), np.concatenate([key for _, key in runs])
 
 

@@ -164,6 +164,23 @@ def split_runs(
     return cast("list[T]", results)  # every run has set its result
 
 
+def run_blocks(
+    name: str,
+    work: int,
+    nblocks: int,
+    work_ends: Callable[[], I64],
+    run: Callable[[int, int], T],
+) -> list[T]:
+    """``run`` over all ``nblocks`` blocks of kernel ``name``: the results of its runs in order
+    when the call is split over threads (`split_runs`), else the one result of
+    ``run(0, nblocks)``, which also marks the kernel warm."""
+    runs = split_runs(name, work, work_ends, run)
+    if runs is None:
+        runs = [run(0, nblocks)]
+        warmed(name)
+    return runs
+
+
 def warmed(name: str) -> None:
     """Record that kernel ``name`` has finished a call in this process (it is compiled)."""
     _WARM.add(name)

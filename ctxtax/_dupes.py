@@ -365,11 +365,11 @@ class DuplicateIndex:
 
     def _near(self, first: int, last: int) -> None:
         lengths = self._block_hi[first:last] - self._block_lo[first:last]
-        if not (lengths >= self.near_min_tokens).any():
+        eligible = np.flatnonzero(lengths >= self.near_min_tokens)
+        if len(eligible) == 0:
             return
         tokens, offsets, _ = self._gather(list(range(first, last)))
         first_new = first
-        eligible = np.nonzero(lengths >= self.near_min_tokens)[0]
         a, b = _permutations()
         _, keys = _accel.near_keys(
             tokens,
