@@ -132,6 +132,14 @@ def _params() -> tuple[U32, U32, int, int]:
     return a, b, NEAR_K, NEAR_W
 
 
+def _flat(ids: Sequence[U32]) -> tuple[U32, I64]:
+    """The documents' token ids back to back, and where each starts (then the end)."""
+    lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+    offsets = np.zeros(len(ids) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return np.concatenate(ids).astype(np.uint32, copy=False), offsets
+
+
 def shingles(
     ids: Sequence[U32], numeric: npt.NDArray[np.bool_], impl: str | None = None
 ) -> Shingles:
@@ -141,9 +149,7 @@ def shingles(
     from ctxtax._dupes import NUMERIC_ID
 
     _, _, k, w = _params()
-    lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-    offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
-    tokens = np.concatenate(ids).astype(np.uint32, copy=False)
+    tokens, offsets = _flat(ids)
     values, off = _accel.shingles_many(
         tokens, offsets[:-1], offsets[1:], numeric, int(NUMERIC_ID), k, w, impl=impl
     )
@@ -176,10 +182,7 @@ def ctxtax_from_ids(
     from ctxtax._dupes import NEAR_CANDIDATES, NUMERIC_ID
 
     a, b, k, w = _params()
-    lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-    offsets = np.zeros(len(ids) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    tokens = np.concatenate(ids).astype(np.uint32, copy=False)
+    tokens, offsets = _flat(ids)
     _, keys = _accel.near_keys(
         tokens,
         offsets[:-1],
