@@ -94,18 +94,21 @@ def chunks(work_ends: I64, parts: int) -> list[tuple[int, int]]:
     return list(itertools.pairwise(bounds))
 
 
-def _pool(size: int) -> ThreadPoolExecutor:
+def pool(size: int, purpose: str = "kernel") -> ThreadPoolExecutor:
+    """This process's pool of at least ``size`` threads for ``purpose`` (one pool each: the
+    tokenizer's long runs never hold up a kernel's split), made on first use and forgotten
+    in a forked child."""
     with _POOL_LOCK:
-        held = _POOL.get("pool")
+        held = _POOL.get(purpose)
         if held is not None and held[0] >= size:
             return held[1]
         if held is not None:  # more threads asked for (CTXTAX_THREADS changed): a bigger pool
             held[1].shutdown(wait=False)
         from concurrent.futures import ThreadPoolExecutor
 
-        pool = ThreadPoolExecutor(size, thread_name_prefix="ctxtax-kernel")
-        _POOL["pool"] = (size, pool)
-        return pool
+        made = ThreadPoolExecutor(size, thread_name_prefix=f"ctxtax-{purpose}")
+        _POOL[purpose] = (size, made)
+        return made
 
 
 def _forget_pool() -> None:
@@ -151,9 +154,9 @@ def split_runs(
 
     helpers: list[Future[None]] = []
     try:
-        pool = _pool(n_threads - 1)
+        kernel_pool = pool(n_threads - 1)
         for _ in range(n_threads - 1):
-            helpers.append(pool.submit(worker))
+            helpers.append(kernel_pool.submit(worker))
     except RuntimeError:  # no new threads now (the interpreter is exiting): fewer helpers
         pass
     worker()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,26 +22,41 @@ from ctxtax._report import (
 from ctxtax._session import (
     CachePolicy,
 )
-from ctxtax._tokens import TokenCounter, default_counter
+from ctxtax._tokens import TiktokenCounter, TokenCounter, default_counter
 
 if TYPE_CHECKING:
     from ctxtax._config import Config
     from ctxtax.rules.base import Rule
 
 
-def _encode_together(contexts: Sequence[Context], counters: Sequence[TokenCounter]) -> None:
-    """Tokenize every conversation's texts in one threaded batch per counter, into its cache.
+@contextmanager
+def _tokenized_in_turn(
+    contexts: Sequence[Context], counters: Sequence[TokenCounter]
+) -> Iterator[Callable[[int], None]]:
+    """Yield ``ready(i)``, which returns once conversation ``i``'s texts are tokenized.
 
-    Many small conversations tokenized one by one leave the tokenizer's threads idle; the
-    per-conversation audits then find their token ids cached.
+    With one tiktoken counter for them all (the usual case), the texts are tokenized in order on
+    the counter's helper threads while the caller audits the conversations already done
+    (`TiktokenCounter.encode_ahead`): tiktoken runs without the GIL, so the two overlap. Other
+    counters tokenize every conversation's texts in one batch first; many small conversations
+    tokenized one by one would leave the tokenizer's threads idle.
     """
     from ctxtax._counting import context_texts
 
+    if len(contexts) < 2:  # its own token table tokenizes it, in one batch
+        yield lambda i: None
+        return
+    shared = counters[0]
+    if isinstance(shared, TiktokenCounter) and all(c is shared for c in counters):
+        with shared.encode_ahead([context_texts(ctx) for ctx in contexts]) as ahead:
+            yield ahead.ready
+        return
     groups: dict[int, tuple[TokenCounter, list[str]]] = {}
     for ctx, counter in zip(contexts, counters, strict=True):
         groups.setdefault(id(counter), (counter, []))[1].extend(context_texts(ctx))
     for counter, texts in groups.values():
         counter.encode_many(list(dict.fromkeys(texts)))
+    yield lambda i: None
 
 
 def audit(
@@ -136,14 +152,14 @@ def _audit_all(
         max_message_chars=max_message_chars,
     )
     counters = [counter or default_counter(_context_model(ctx, model)) for ctx in contexts]
-    if len(contexts) > 1:
-        _encode_together(contexts, counters)
-    reports = [
-        find_waste(
-            ctx, model=model, counter=c, prices=table, cache_policy=cache_policy, rules=rules
-        ).report()
-        for ctx, c in zip(contexts, counters, strict=True)
-    ]
+    reports = []
+    with _tokenized_in_turn(contexts, counters) as ready:
+        for i, (ctx, c) in enumerate(zip(contexts, counters, strict=True)):
+            ready(i)
+            waste = find_waste(
+                ctx, model=model, counter=c, prices=table, cache_policy=cache_policy, rules=rules
+            )
+            reports.append(waste.report())
     source = str(messages) if isinstance(messages, (str, Path)) else contexts[0].source
     return combine(reports, source=source, fmt=contexts[0].source_format)
 

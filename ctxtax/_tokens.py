@@ -21,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from ctxtax._encode_ahead import CHUNK_CHARS, EncodeAhead, encode_joined
 from ctxtax._python_bpe import BUDGET_CHARS, PythonBPE
 from ctxtax.errors import ConfigError
 
@@ -132,33 +133,45 @@ class TiktokenCounter:
         return self._enc
 
     def _encode_missing(self, texts: list[str]) -> list[TokenIds]:
-        """Encode and cache distinct ``texts``: in Python while the process has encoded little
-        (see `ctxtax._python_bpe`), else with tiktoken, in one threaded batch if large."""
-        encoded: list[list[int] | None] = [None] * len(texts)
-        chars = sum(map(len, texts))
-        python = _python_encoder(self.encoding, chars)
+        """Encode and cache distinct ``texts``, in chunks over the counter's threads when they
+        are long (see `ctxtax._encode_ahead`)."""
+        if self.threads < 2 or sum(map(len, texts)) < CHUNK_CHARS:
+            return self._encode_chunk(texts)
+        with self.encode_ahead([texts]) as ahead:
+            ahead.ready(0)
+        return [self.encode(text) for text in texts]  # cached now (unless the cache overflowed)
+
+    def _encode_chunk(self, texts: list[str]) -> list[TokenIds]:
+        """Encode and cache distinct ``texts`` on this thread: in Python while the process has
+        encoded little (see `ctxtax._python_bpe`), else with tiktoken, in one call."""
+        python = _python_encoder(self.encoding, sum(map(len, texts)))
         if python is None:
-            left = list(range(len(texts)))
+            out = encode_joined(self._encoder(), texts)
         else:
             encoded = [python.encode_ordinary(t) for t in texts]
-            left = [i for i, ids in enumerate(encoded) if ids is None]
-            chars = sum(len(texts[i]) for i in left)
-        if len(left) == 1 or chars < 20_000:
-            for i in left:
-                encoded[i] = self._encoder().encode_ordinary(texts[i])
-        else:
-            batch = self._encoder().encode_ordinary_batch(
-                [texts[i] for i in left], num_threads=self.threads
-            )
-            for i, ids in zip(left, batch, strict=True):
-                encoded[i] = ids
-        out = [np.asarray(ids, dtype=np.uint32) for ids in encoded]
+            missing = [t for t, ids in zip(texts, encoded, strict=True) if ids is None]
+            found = iter(encode_joined(self._encoder(), missing) if missing else ())
+            out = [
+                next(found) if ids is None else np.asarray(ids, dtype=np.uint32) for ids in encoded
+            ]
         with self._lock:  # counters are shared (`default_counter`), threads may encode at once
             for text, ids in zip(texts, out, strict=True):
                 self._store(text, ids)
         return out
 
+    def encode_ahead(self, groups: Sequence[Sequence[str]]) -> EncodeAhead:
+        """Tokenize groups of texts into the cache, in order, on ``threads - 1`` helper threads
+        and on the caller's thread when it waits: a context manager whose ``ready(g)`` returns
+        once group ``g`` is cached, so the caller can work on one group while later ones are
+        tokenized (tiktoken runs without the GIL)."""
+        return EncodeAhead(
+            groups, self._encode_chunk, helpers=self.threads - 1, skip=self._cache.__contains__
+        )
+
     def _store(self, text: str, ids: TokenIds) -> None:
+        if text in self._cache:  # another thread encoded it meanwhile
+            return
+        ids.flags.writeable = False  # shared by every caller that reads it from the cache
         self._cache[text] = ids
         self._cached_tokens += len(ids)
         while self._cached_tokens > self.max_cached_tokens and self._cache:

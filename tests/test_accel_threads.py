@@ -204,10 +204,10 @@ def test_without_helper_threads_the_caller_does_every_run(monkeypatch: pytest.Mo
     monkeypatch.setenv("CTXTAX_THREADS", "2")
     _accel_threads.warmed("no-helpers")
 
-    def refuse(size: int) -> Any:
+    def refuse(size: int, purpose: str = "kernel") -> Any:
         raise RuntimeError("cannot schedule new futures after interpreter shutdown")
 
-    monkeypatch.setattr(_accel_threads, "_pool", refuse)
+    monkeypatch.setattr(_accel_threads, "pool", refuse)
     done: list[tuple[int, int]] = []
 
     def run(first: int, stop: int) -> int:
