@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 
 import pytest
 
+import ctxtax
 from ctxtax._gc import paused_gc
+
+from .conftest import EXAMPLES
 
 
 @pytest.fixture
@@ -60,3 +64,43 @@ def test_promote_leaves_the_callers_frozen_objects_frozen() -> None:
         assert not in_generation(young, 2)
     finally:
         gc.unfreeze()
+
+
+def ctxtax_garbage(run: Callable[[], object]) -> Counter[str]:
+    """The ctxtax objects that ``run`` leaves in reference cycles (freed only by the cycle
+    collector, not when the last reference goes)."""
+    run()
+    gc.collect()
+    flags = gc.get_debug()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        run()
+        gc.collect()
+        return Counter(
+            type(o).__qualname__ for o in gc.garbage if type(o).__module__.startswith("ctxtax")
+        )
+    finally:
+        gc.set_debug(flags)
+        gc.garbage.clear()
+
+
+def test_an_audit_leaves_no_cycles_behind() -> None:
+    # A DuplicateIndex keeps its Classifier, which once held the index back: every audit's
+    # index, spans and findings then lived until the next full collection.
+    log = "\n".join(f"step {i}: compiled module_{i}.py ok" for i in range(60))
+    messages = [
+        {"role": "user", "content": f"first run\n{log}"},
+        {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": f"again\n{log}\n{log}"},
+    ]
+
+    def audit() -> object:
+        report = ctxtax.audit(messages)
+        assert report.wasted_tokens > 0  # the duplication engine ran
+        return report
+
+    assert ctxtax_garbage(audit) == Counter()
+    assert (
+        ctxtax_garbage(lambda: ctxtax.audit(EXAMPLES / "sessions" / "coding-agent.json"))
+        == Counter()
+    )
