@@ -21,7 +21,7 @@ text's ids as a Python list. Two things make a large batch faster here:
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -110,26 +110,30 @@ def _joined_call(enc: Any, sep_id: int, texts: list[str]) -> list[TokenIds] | No
 
 def plan_chunks(
     groups: Iterable[Iterable[str]], skip: Callable[[str], bool]
-) -> tuple[list[list[str]], list[int]]:
+) -> tuple[list[list[str]], list[tuple[int, ...]]]:
     """The distinct texts of ``groups`` not ``skip``-ped, in order, cut into chunks of growing
-    size; and for each group, the last chunk it needs (-1: none)."""
+    size; and for each group, the chunks that hold its texts."""
     chunks: list[list[str]] = []
-    needs: list[int] = []
-    seen: set[str] = set()
+    needs: list[tuple[int, ...]] = []
+    chunk_of: dict[str, int] = {}
     current: list[str] = []
     chars = 0
     size = FIRST_CHUNK_CHARS
     for group in groups:
+        need: set[int] = set()
         for text in group:
-            if text in seen or skip(text):
-                continue
-            seen.add(text)
-            current.append(text)
-            chars += len(text)
-            if chars >= size:
-                chunks.append(current)
-                current, chars, size = [], 0, min(2 * size, CHUNK_CHARS)
-        needs.append(len(chunks) if current else len(chunks) - 1)
+            at = chunk_of.get(text)
+            if at is None:
+                if skip(text):
+                    continue
+                at = chunk_of[text] = len(chunks)
+                current.append(text)
+                chars += len(text)
+                if chars >= size:
+                    chunks.append(current)
+                    current, chars, size = [], 0, min(2 * size, CHUNK_CHARS)
+            need.add(at)
+        needs.append(tuple(sorted(need)))
     if current:
         chunks.append(current)
     return chunks, needs
@@ -140,7 +144,11 @@ class EncodeAhead:
 
     ``encode(texts)`` tokenizes one chunk and stores its ids where the caller will read them (a
     counter's cache). Use as a context manager: entering starts ``helpers`` threads, leaving
-    stops them after their current chunk. `ready` returns once a group's texts are stored.
+    stops them after their current chunk. `ready` returns once a group's texts are stored;
+    `in_turn` gives the groups in the order they are ready.
+
+    While the caller waits for a chunk a helper is on, it takes the next chunk nobody has taken
+    (needed soon anyway) rather than sit idle, unless that chunk is one outsized text.
     """
 
     def __init__(
@@ -152,12 +160,13 @@ class EncodeAhead:
         skip: Callable[[str], bool] = lambda text: False,
     ) -> None:
         self._chunks, self._needs = plan_chunks(groups, skip)
+        self._chars = [sum(map(len, chunk)) for chunk in self._chunks]
         self._encode = encode
         self._helpers = helpers
-        self._done = [threading.Event() for _ in self._chunks]
-        self._lock = threading.Lock()
+        self._done = [False] * len(self._chunks)
+        self._completed = 0  # chunks done, for waiters to see a change
+        self._changed = threading.Condition()
         self._next = 0  # the next chunk nobody has taken
-        self._waited = 0  # chunks before this one are known done
         self._stopped = False
         self._failed: list[BaseException] = []
         self._running: list[Future[None]] = []
@@ -180,7 +189,7 @@ class EncodeAhead:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        with self._lock:
+        with self._changed:
             self._stopped = True
         for helper in self._running:
             helper.result()
@@ -188,19 +197,53 @@ class EncodeAhead:
     def ready(self, group: int) -> None:
         """Return once every text of ``group`` is encoded, taking its chunks that no helper has
         taken yet. Raises what a helper raised while encoding."""
-        need = self._needs[group]
-        while (taken := self._take(need)) is not None:
+        for chunk in self._needs[group]:
+            while not self._done[chunk]:
+                self._work_or_wait(chunk, self._completed)
+        self._check()
+
+    def in_turn(self) -> Iterator[int]:
+        """Every group's index once, each once its texts are encoded: the first ready group in
+        order, so the caller works on later groups while an earlier one's long text is being
+        tokenized. Raises what a helper raised while encoding."""
+        pending = list(range(len(self._needs)))
+        while pending:
+            seen = self._completed
+            at = next((k for k, g in enumerate(pending) if self._is_ready(g)), None)
+            if at is None:
+                self._work_or_wait(self._needs[pending[0]][-1], seen)
+                continue
+            yield pending.pop(at)
+        self._check()
+
+    def _is_ready(self, group: int) -> bool:
+        done = self._done
+        return all(done[chunk] for chunk in self._needs[group])
+
+    def _work_or_wait(self, need: int, seen: int) -> None:
+        """Take a chunk up to ``need``, else the next one if not outsized, else wait until a
+        chunk is done (any change since ``seen``)."""
+        self._check()
+        taken = self._take(need)
+        if taken is None:
+            taken = self._take(len(self._chunks) - 1, 2 * CHUNK_CHARS)
+        if taken is not None:
             self._run(taken)
-        while self._waited <= need:
-            self._done[self._waited].wait()
-            self._waited += 1
+            return
+        with self._changed:
+            while self._completed == seen and not self._failed:
+                self._changed.wait()
+
+    def _check(self) -> None:
         if self._failed:
             raise self._failed[0]
 
-    def _take(self, last: int) -> int | None:
-        with self._lock:
+    def _take(self, last: int, most_chars: int | None = None) -> int | None:
+        with self._changed:
             chunk = self._next
             if self._stopped or chunk > last or chunk >= len(self._chunks):
+                return None
+            if most_chars is not None and self._chars[chunk] > most_chars:
                 return None
             self._next = chunk + 1
             return chunk
@@ -208,10 +251,13 @@ class EncodeAhead:
     def _run(self, chunk: int) -> None:
         try:
             self._encode(self._chunks[chunk])
-        except BaseException as exc:  # re-raised by `ready` on the caller's thread
+        except BaseException as exc:  # re-raised on the caller's thread
             self._failed.append(exc)
         finally:
-            self._done[chunk].set()
+            with self._changed:
+                self._done[chunk] = True
+                self._completed += 1
+                self._changed.notify_all()
 
     def _help(self) -> None:
         while not self._failed and (taken := self._take(len(self._chunks) - 1)) is not None:

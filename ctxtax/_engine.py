@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,31 +32,32 @@ if TYPE_CHECKING:
 @contextmanager
 def _tokenized_in_turn(
     contexts: Sequence[Context], counters: Sequence[TokenCounter]
-) -> Iterator[Callable[[int], None]]:
-    """Yield ``ready(i)``, which returns once conversation ``i``'s texts are tokenized.
+) -> Iterator[Iterable[int]]:
+    """Yield the conversations' indices, each once its texts are tokenized.
 
     With one tiktoken counter for them all (the usual case), the texts are tokenized in order on
     the counter's helper threads while the caller audits the conversations already done
-    (`TiktokenCounter.encode_ahead`): tiktoken runs without the GIL, so the two overlap. Other
+    (`TiktokenCounter.encode_ahead`): tiktoken runs without the GIL, so the two overlap. The
+    first conversation ready comes first: a long text of one does not hold up the next. Other
     counters tokenize every conversation's texts in one batch first; many small conversations
     tokenized one by one would leave the tokenizer's threads idle.
     """
     from ctxtax._counting import context_texts
 
     if len(contexts) < 2:  # its own token table tokenizes it, in one batch
-        yield lambda i: None
+        yield range(len(contexts))
         return
     shared = counters[0]
     if isinstance(shared, TiktokenCounter) and all(c is shared for c in counters):
         with shared.encode_ahead([context_texts(ctx) for ctx in contexts]) as ahead:
-            yield ahead.ready
+            yield ahead.in_turn()
         return
     groups: dict[int, tuple[TokenCounter, list[str]]] = {}
     for ctx, counter in zip(contexts, counters, strict=True):
         groups.setdefault(id(counter), (counter, []))[1].extend(context_texts(ctx))
     for counter, texts in groups.values():
         counter.encode_many(list(dict.fromkeys(texts)))
-    yield lambda i: None
+    yield range(len(contexts))
 
 
 def audit(
@@ -152,16 +153,23 @@ def _audit_all(
         max_message_chars=max_message_chars,
     )
     counters = [counter or default_counter(_context_model(ctx, model)) for ctx in contexts]
-    reports = []
-    with _tokenized_in_turn(contexts, counters) as ready:
-        for i, (ctx, c) in enumerate(zip(contexts, counters, strict=True)):
-            ready(i)
+    reports: list[Report | None] = [None] * len(contexts)
+    with _tokenized_in_turn(contexts, counters) as order:
+        for i in order:  # each conversation is audited on its own: any order, the same report
             waste = find_waste(
-                ctx, model=model, counter=c, prices=table, cache_policy=cache_policy, rules=rules
+                contexts[i],
+                model=model,
+                counter=counters[i],
+                prices=table,
+                cache_policy=cache_policy,
+                rules=rules,
             )
-            reports.append(waste.report())
+            reports[i] = waste.report()
     source = str(messages) if isinstance(messages, (str, Path)) else contexts[0].source
-    return combine(reports, source=source, fmt=contexts[0].source_format)
+    audited = [r for r in reports if r is not None]
+    if len(audited) != len(contexts):  # `in_turn` gives every index once or raises
+        raise RuntimeError(f"{len(contexts) - len(audited)} conversations were not audited")
+    return combine(audited, source=source, fmt=contexts[0].source_format)
 
 
 __all__ = ["audit", "mcp_server"]

@@ -137,7 +137,7 @@ def test_plan_cuts_distinct_uncached_texts_into_growing_chunks() -> None:
     groups = [["a" * 10_000, "b" * 10_000], ["a" * 10_000, "cached"], ["c" * 600_000], []]
     chunks, needs = plan_chunks(groups, lambda text: text == "cached")
     assert chunks == [["a" * 10_000, "b" * 10_000], ["c" * 600_000]]
-    assert needs == [0, 0, 1, 1]
+    assert needs == [(0,), (0,), (1,), ()]
     many = [[str(i) * 1000 for i in range(10, 1000)]]
     sizes = [sum(map(len, c)) for c in plan_chunks(many, lambda text: False)[0]]
     assert sizes[0] >= FIRST_CHUNK_CHARS and sizes[0] < 2 * FIRST_CHUNK_CHARS
@@ -145,10 +145,13 @@ def test_plan_cuts_distinct_uncached_texts_into_growing_chunks() -> None:
     assert max(sizes) < CHUNK_CHARS + 3000  # a chunk ends at the text that fills it
 
 
-def test_a_group_with_nothing_new_needs_only_what_came_before() -> None:
+def test_a_group_needs_the_chunks_of_its_texts_seen_before() -> None:
     chunks, needs = plan_chunks([["x"], ["x"]], lambda text: False)
-    assert chunks == [["x"]] and needs == [0, 0]
-    assert plan_chunks([["seen"], []], lambda text: True) == ([], [-1, -1])
+    assert chunks == [["x"]] and needs == [(0,), (0,)]
+    assert plan_chunks([["seen"], []], lambda text: True) == ([], [(), ()])
+    big = "b" * FIRST_CHUNK_CHARS
+    chunks, needs = plan_chunks([[big], ["y"], ["y", big]], lambda text: False)
+    assert chunks == [[big], ["y"]] and needs == [(0,), (1,), (0, 1)]
 
 
 class Recorder:
@@ -197,6 +200,59 @@ def test_without_helpers_the_caller_encodes_each_group_when_it_needs_it() -> Non
         ahead.ready(9)
     assert set(recorder.threads) == {threading.current_thread().name}
     assert len(recorder.stored) == 30
+
+
+def test_in_turn_gives_every_group_once_and_only_when_stored() -> None:
+    groups = groups_of(40)
+    recorder = Recorder(delay=0.002)
+    order = []
+    with EncodeAhead(groups, recorder, helpers=1) as ahead:
+        for g in ahead.in_turn():
+            assert all(t in recorder.stored for t in groups[g])
+            order.append(g)
+    assert sorted(order) == list(range(40))
+
+
+class SlowOn(Recorder):
+    """A helper takes long over the chunk holding one text (the caller would not go on with
+    other groups meanwhile if it took that chunk itself, so the helper alone is slow)."""
+
+    def __init__(self, slow: str) -> None:
+        super().__init__(delay=0.005)  # every chunk takes a while: the helper gets its share
+        self.slow = slow
+        self.helper_took_it = False
+
+    def __call__(self, texts: list[str]) -> None:
+        if self.slow in texts and threading.current_thread() is not threading.main_thread():
+            self.helper_took_it = True
+            time.sleep(0.3)
+        super().__call__(texts)
+
+
+def test_in_turn_goes_on_with_later_groups_while_an_earlier_one_is_encoded() -> None:
+    groups = groups_of(30)
+    checked = 0
+    for _ in range(20):  # who takes which chunk is up to the threads: until a helper took it
+        recorder = SlowOn(groups[3][0])
+        with EncodeAhead(groups, recorder, helpers=1) as ahead:
+            order = list(ahead.in_turn())
+        assert sorted(order) == list(range(30))
+        if recorder.helper_took_it:
+            assert order.index(3) > order.index(10)  # later groups did not wait for it
+            checked += 1
+            if checked == 2:
+                break
+    assert checked
+
+
+def test_a_helpers_error_reaches_the_caller_in_turn() -> None:
+    groups = groups_of(30)
+    with (
+        pytest.raises(RuntimeError, match="cannot encode"),
+        EncodeAhead(groups, Recorder(fail_on=groups[20][1]), helpers=1) as ahead,
+    ):
+        for _ in ahead.in_turn():
+            pass
 
 
 def test_a_helpers_error_reaches_the_caller() -> None:
