@@ -13,9 +13,10 @@ text's ids as a Python list. Two things make a large batch faster here:
   its ids come back as one numpy buffer. On the bench corpus (8.9 MB, 7.5k texts, 2 threads)
   this took 0.60 s against 0.95 s for ``encode_ordinary_batch``.
 - **Ahead.** `EncodeAhead` tokenizes groups of texts (the conversations of one audit) in
-  order, on helper threads, while the calling thread works on the groups already done; when
-  the caller needs a group that is not done, it takes that group's chunks itself rather than
-  wait. tiktoken runs without the GIL, so the tokenizing overlaps the caller's Python.
+  order, on helper threads, while the calling thread works on the groups already done, the
+  first ready group first (`EncodeAhead.in_turn`). When no group is ready, the caller takes a
+  chunk nobody has taken rather than wait. tiktoken runs without the GIL, so the tokenizing
+  overlaps the caller's Python.
 """
 
 from __future__ import annotations

@@ -186,7 +186,8 @@ class TiktokenCounter:
         return ids
 
     def encode_many(self, texts: Sequence[str]) -> list[TokenIds]:
-        """Token ids of each text; the texts not yet cached are encoded in one threaded batch."""
+        """Token ids of each text; the texts not yet cached are encoded together, in chunks over
+        the counter's threads when they are long (see `ctxtax._encode_ahead`)."""
         missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if missing:
             self._encode_missing(missing)
