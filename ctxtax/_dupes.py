@@ -368,8 +368,9 @@ class DuplicateIndex:
         eligible = np.flatnonzero(lengths >= self.near_min_tokens)
         if len(eligible) == 0:
             return
+        # Every block from first to last, eligible or not: a run of blocks is a view of the
+        # index's tokens, where the eligible ones alone would be copied out.
         tokens, offsets, _ = self._gather(list(range(first, last)))
-        first_new = first
         a, b = _permutations()
         _, keys = _accel.near_keys(
             tokens,
@@ -384,7 +385,7 @@ class DuplicateIndex:
             BANDS,
             ROWS,
         )
-        self._sig_blocks.extend(int(first_new + e) for e in eligible)
+        self._sig_blocks.extend(int(first + e) for e in eligible)
         pairs = self._buckets.add(keys, NEAR_CANDIDATES)
         best: dict[int, tuple[int, float, float, int]] = {}
         for i, j in pairs:

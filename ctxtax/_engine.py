@@ -153,7 +153,7 @@ def _audit_all(
         max_message_chars=max_message_chars,
     )
     counters = [counter or default_counter(_context_model(ctx, model)) for ctx in contexts]
-    reports: list[Report | None] = [None] * len(contexts)
+    reports: dict[int, Report] = {}
     with _tokenized_in_turn(contexts, counters) as order:
         for i in order:  # each conversation is audited on its own: any order, the same report
             waste = find_waste(
@@ -166,10 +166,8 @@ def _audit_all(
             )
             reports[i] = waste.report()
     source = str(messages) if isinstance(messages, (str, Path)) else contexts[0].source
-    audited = [r for r in reports if r is not None]
-    if len(audited) != len(contexts):  # `in_turn` gives every index once or raises
-        raise RuntimeError(f"{len(contexts) - len(audited)} conversations were not audited")
-    return combine(audited, source=source, fmt=contexts[0].source_format)
+    in_order = [reports[i] for i in range(len(contexts))]
+    return combine(in_order, source=source, fmt=contexts[0].source_format)
 
 
 __all__ = ["audit", "mcp_server"]

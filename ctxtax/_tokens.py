@@ -169,9 +169,9 @@ class TiktokenCounter:
         )
 
     def _store(self, text: str, ids: TokenIds) -> None:
+        ids.flags.writeable = False  # shared by every caller that reads it from the cache
         if text in self._cache:  # another thread encoded it meanwhile
             return
-        ids.flags.writeable = False  # shared by every caller that reads it from the cache
         self._cache[text] = ids
         self._cached_tokens += len(ids)
         while self._cached_tokens > self.max_cached_tokens and self._cache:
