@@ -199,8 +199,11 @@ class EncodeAhead:
         """Return once every text of ``group`` is encoded, taking its chunks that no helper has
         taken yet. Raises what a helper raised while encoding."""
         for chunk in self._needs[group]:
-            while not self._done[chunk]:
-                self._work_or_wait(chunk, self._completed)
+            while True:
+                seen = self._completed  # read before the check: a chunk done in between is seen
+                if self._done[chunk]:
+                    break
+                self._work_or_wait(chunk, seen)
         self._check()
 
     def in_turn(self) -> Iterator[int]:
