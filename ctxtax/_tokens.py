@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from functools import cache
+from functools import cache, partial
 from hashlib import sha1
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ctxtax._encode_ahead import CHUNK_CHARS, EncodeAhead, encode_joined
+from ctxtax._fast_bpe import FastBPE, fast_encoder
 from ctxtax._python_bpe import BUDGET_CHARS, PythonBPE
 from ctxtax.errors import ConfigError
 
@@ -135,17 +136,21 @@ class TiktokenCounter:
     def _encode_missing(self, texts: list[str]) -> list[TokenIds]:
         """Encode and cache distinct ``texts``, in chunks over the counter's threads when they
         are long (see `ctxtax._encode_ahead`)."""
-        if self.threads < 2 or sum(map(len, texts)) < CHUNK_CHARS:
-            return self._encode_chunk(texts)
+        chars = sum(map(len, texts))
+        if self.threads < 2 or chars < CHUNK_CHARS:
+            return self._encode_chunk(texts, fast_encoder(self.encoding, chars))
         with self.encode_ahead([texts]) as ahead:
             ahead.ready(0)
         return [self.encode(text) for text in texts]  # cached now (unless the cache overflowed)
 
-    def _encode_chunk(self, texts: list[str]) -> list[TokenIds]:
+    def _encode_chunk(self, texts: list[str], fast: FastBPE | None = None) -> list[TokenIds]:
         """Encode and cache distinct ``texts`` on this thread: in Python while the process has
-        encoded little (see `ctxtax._python_bpe`), else with tiktoken, in one call."""
+        encoded little (see `ctxtax._python_bpe`), else with ``fast`` (`ctxtax._fast_bpe`) when
+        given, and tiktoken, in one call, for the texts it leaves."""
         python = _python_encoder(self.encoding, sum(map(len, texts)))
-        if python is None:
+        if python is None and fast is not None:
+            out = self._encode_fast(fast, texts)
+        elif python is None:
             out = encode_joined(self._encoder(), texts)
         else:
             encoded = [python.encode_ordinary(t) for t in texts]
@@ -159,14 +164,22 @@ class TiktokenCounter:
                 self._store(text, ids)
         return out
 
+    def _encode_fast(self, fast: FastBPE, texts: list[str]) -> list[TokenIds]:
+        encoded = fast.encode_many(texts)
+        left = [text for text, ids in zip(texts, encoded, strict=True) if ids is None]
+        if not left:
+            return encoded  # type: ignore[return-value]  # (no None in it)
+        by_tiktoken = iter(encode_joined(self._encoder(), left))
+        return [next(by_tiktoken) if ids is None else ids for ids in encoded]
+
     def encode_ahead(self, groups: Sequence[Sequence[str]]) -> EncodeAhead:
         """Tokenize groups of texts into the cache, in order, on ``threads - 1`` helper threads
         and on the caller's thread when it waits: a context manager whose ``ready(g)`` returns
         once group ``g`` is cached, so the caller can work on one group while later ones are
-        tokenized (tiktoken runs without the GIL)."""
-        return EncodeAhead(
-            groups, self._encode_chunk, helpers=self.threads - 1, skip=self._cache.__contains__
-        )
+        tokenized (tiktoken and the `ctxtax._fast_bpe` kernels run without the GIL)."""
+        chars = sum(len(text) for group in groups for text in group)
+        encode = partial(self._encode_chunk, fast=fast_encoder(self.encoding, chars))
+        return EncodeAhead(groups, encode, helpers=self.threads - 1, skip=self._cache.__contains__)
 
     def _store(self, text: str, ids: TokenIds) -> None:
         ids.flags.writeable = False  # shared by every caller that reads it from the cache
