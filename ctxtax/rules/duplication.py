@@ -8,8 +8,9 @@ exactly one of CTX101 / CTX103 / CTX104, decided once per session by `classify`.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from functools import partial
+from itertools import chain
 from typing import Any
 
 from ctxtax._dupes import Block, DuplicateIndex, ExactSpan
@@ -19,6 +20,8 @@ from ctxtax.rules._dup_classes import Classified, Classifier, NearCopy
 from ctxtax.rules.base import Rule, RuleOptions, Session, register
 
 _CLASSES_KEY = "duplication.classes"
+_EDIT_PLANS_KEY = "duplication.edit-plans"
+_PLANNED_KEY = "duplication.planned"
 _WINDOWS_KEY = "duplication.windows"
 
 
@@ -67,7 +70,19 @@ def classify(session: Session) -> Classified:
             min_repeats=int(opts.get("min_repeats", 3)),
             min_messages=int(opts.get("min_transcript_messages", 2)),
         )
-    return classifier.update()
+    classified = classifier.update()
+    if index.cache.get(_PLANNED_KEY) is not classified:
+        index.cache[_PLANNED_KEY] = classified
+        plan_edits(
+            session,
+            chain(
+                classified.exact,
+                (span for span, _ in classified.injections),
+                (span for span, _ in classified.transcripts),
+                (span for copy in classified.near for span in copy.spans),
+            ),
+        )
+    return classified
 
 
 def classes_key(session: Session) -> Hashable:
@@ -99,17 +114,11 @@ def _span_edit(session: Session, span: ExactSpan) -> Edit | None:
     """The safe edit that replaces a repeated span with a reference to its source, if it saves
     tokens. Text inside tool-call arguments is JSON: replacing a span of it would break it."""
     index = session.duplicates
-    if index.blocks[span.block].kind == "tool_call":
+    plans = _edit_plans(index)
+    planned = plans[span] if span in plans else _plan_edit(index, span)
+    if planned is None:
         return None
-    where = (
-        "earlier in this part"
-        if span.src_block == span.block
-        else describe_block(index, span.src_block) + " above"
-    )
-    replacement = f"[ctxtax: same as {where}]"
-    loc = _line_loc(index, span)
-    if loc is None:
-        return None
+    loc, replacement = planned
     text = index.blocks[span.block].text
     tokens = span.tokens if loc.start == 0 and loc.end == len(text) else None
     if tokens is None:
@@ -124,6 +133,52 @@ def _span_edit(session: Session, span: ExactSpan) -> Edit | None:
         replacement=replacement,
         tokens_saved=saved,
     )
+
+
+_EditPlan = tuple[Loc, str]
+
+
+def _edit_plans(index: DuplicateIndex) -> dict[ExactSpan, _EditPlan | None]:
+    plans: dict[ExactSpan, _EditPlan | None] = index.cache.setdefault(_EDIT_PLANS_KEY, {})
+    return plans
+
+
+def _plan_edit(index: DuplicateIndex, span: ExactSpan) -> _EditPlan | None:
+    """Where `_span_edit` would cut (whole lines) and what it would write there; None for a span
+    that gets no edit (inside tool-call arguments, or holding no whole line)."""
+    if index.blocks[span.block].kind == "tool_call":
+        return None
+    loc = _line_loc(index, span)
+    if loc is None:
+        return None
+    where = (
+        "earlier in this part"
+        if span.src_block == span.block
+        else describe_block(index, span.src_block) + " above"
+    )
+    return loc, f"[ctxtax: same as {where}]"
+
+
+def plan_edits(session: Session, spans: Iterable[ExactSpan]) -> None:
+    """Plan the edits of these spans (kept by the index) and count the texts they cut and write,
+    all in one batch: one call to the counter instead of two per span, which is most of what
+    the edits cost when the counter has not seen those texts (a first audit)."""
+    index = session.duplicates
+    plans = _edit_plans(index)
+    texts: list[str] = []
+    for span in spans:
+        if span in plans:
+            continue
+        planned = plans[span] = _plan_edit(index, span)
+        if planned is None:
+            continue
+        loc, replacement = planned
+        text = index.blocks[span.block].text
+        if loc.start != 0 or loc.end != len(text):
+            texts.append(text[loc.start : loc.end])
+        texts.append(replacement)
+    if texts:
+        session.counter.encode_many(texts)
 
 
 def _line_loc(index: DuplicateIndex, span: ExactSpan) -> Loc | None:
