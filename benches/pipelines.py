@@ -76,6 +76,19 @@ def tokenize_only(enc: Any, texts: Sequence[str], threads: int) -> int:
     return sum(map(len, enc.encode_ordinary_batch(list(texts), num_threads=threads)))
 
 
+def fast_bpe() -> Any:
+    """ctxtax's own cl100k_base tokenizer (`ctxtax._fast_bpe.FastBPE`), built once."""
+    from ctxtax._fast_bpe import _offline_fast_bpe
+
+    return _offline_fast_bpe()
+
+
+def fast_encode(fast: Any, texts: Sequence[str]) -> int:
+    """`FastBPE.encode_many` of every text on this thread; the tokens produced (a text it leaves
+    to tiktoken counts none: a few hundredths of a percent of the corpus)."""
+    return sum(len(ids) for ids in fast.encode_many(list(texts)) if ids is not None)
+
+
 def counter_encode(counter: ctxtax.TiktokenCounter, texts: Sequence[str]) -> int:
     """`TiktokenCounter.encode_many` of every text (ids to numpy, into the cache)."""
     return sum(len(ids) for ids in counter.encode_many(texts))
