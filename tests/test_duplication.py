@@ -385,3 +385,49 @@ def test_token_boundaries_within_a_span_agree_with_decoding() -> None:
     # (a range inside one token has no boundary in it: then the start comes after the end)
     assert with_offsets[0][0] == first
     assert all(first <= s <= last and first <= e <= last for s, e in with_offsets)
+
+
+class _BatchLog(ctxtax.TiktokenCounter):
+    """A tiktoken counter that logs each batch of texts it had to encode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[str]] = []
+
+    def _encode_missing(self, texts: list[str]) -> list[Any]:
+        self.batches.append(list(texts))
+        return super()._encode_missing(texts)
+
+
+def test_edit_texts_are_counted_in_one_batch() -> None:
+    """A first audit counts the line ranges and references of its edits in one batch per session
+    (`plan_edits`), not two counter calls per span; the edits are the ones counted alone."""
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "Look at the worker logs."}]
+    for i in range(8):
+        log = LOG.replace("INFO", f"INFO shard-{i}")  # a log of its own: its own line range
+        messages += [
+            *tool_turn(f"call_{i}", "run_shell", {"command": f"tail worker-{i}.log"}, log),
+            {"role": "user", "content": f"Attempt {i}: the log again.\n{log}\nStill growing."},
+        ]
+    counter = _BatchLog()
+    counter.encode_many([m["content"] for m in messages if m.get("content")])
+    counter.batches.clear()
+    report = audit(messages, model="gpt-4", counter=counter)
+    edits = [e for f in report.findings for e in f.edits]
+    partial = [e for e in edits if e.loc.start != 0]
+    assert len(partial) >= 8  # each paste's copy of its log is cut at its lines
+    assert len({e.replacement for e in partial}) >= 8
+    assert len(counter.batches) <= 2, [len(b) for b in counter.batches]
+    for edit in partial:
+        text = report_text(messages, edit.loc)
+        assert edit.tokens_saved == ctxtax.TiktokenCounter().count(
+            text
+        ) - ctxtax.TiktokenCounter().count(edit.replacement or "")
+
+
+def report_text(messages: list[dict[str, Any]], loc: Loc) -> str:
+    """The text a location covers in these OpenAI messages (text content only)."""
+    assert loc.message is not None and loc.start is not None and loc.end is not None
+    content = messages[loc.message]["content"]
+    assert isinstance(content, str)
+    return content[loc.start : loc.end]
