@@ -7,6 +7,7 @@ exactly one of CTX101 / CTX103 / CTX104, decided once per session by `classify`.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from functools import partial
@@ -22,6 +23,7 @@ from ctxtax.rules.base import Rule, RuleOptions, Session, register
 _CLASSES_KEY = "duplication.classes"
 _EDIT_PLANS_KEY = "duplication.edit-plans"
 _PLANNED_KEY = "duplication.planned"
+_NON_BLANK = re.compile(r"\S")  # (\S is what str.strip keeps)
 _WINDOWS_KEY = "duplication.windows"
 
 
@@ -113,17 +115,13 @@ def _windows(session: Session) -> frozenset[tuple[int, int]]:
 def _span_edit(session: Session, span: ExactSpan) -> Edit | None:
     """The safe edit that replaces a repeated span with a reference to its source, if it saves
     tokens. Text inside tool-call arguments is JSON: replacing a span of it would break it."""
-    index = session.duplicates
-    plans = _edit_plans(index)
-    planned = plans[span] if span in plans else _plan_edit(index, span)
+    plans = _edit_plans(session.duplicates)
+    if span not in plans:
+        plan_edits(session, (span,))
+    planned = plans[span]
     if planned is None:
         return None
-    loc, replacement = planned
-    text = index.blocks[span.block].text
-    tokens = span.tokens if loc.start == 0 and loc.end == len(text) else None
-    if tokens is None:
-        tokens = session.counter.count(text[loc.start : loc.end])
-    saved = tokens - session.counter.count(replacement)
+    loc, replacement, saved = planned
     if saved <= 0:
         return None
     return trusted(
@@ -135,7 +133,8 @@ def _span_edit(session: Session, span: ExactSpan) -> Edit | None:
     )
 
 
-_EditPlan = tuple[Loc, str]
+_EditPlan = tuple[Loc, str, int]
+"""Where a span's edit cuts (whole lines), what it writes there, and the tokens that saves."""
 
 
 def _edit_plans(index: DuplicateIndex) -> dict[ExactSpan, _EditPlan | None]:
@@ -143,7 +142,7 @@ def _edit_plans(index: DuplicateIndex) -> dict[ExactSpan, _EditPlan | None]:
     return plans
 
 
-def _plan_edit(index: DuplicateIndex, span: ExactSpan) -> _EditPlan | None:
+def _edit_place(index: DuplicateIndex, span: ExactSpan) -> tuple[Loc, str] | None:
     """Where `_span_edit` would cut (whole lines) and what it would write there; None for a span
     that gets no edit (inside tool-call arguments, or holding no whole line)."""
     if index.blocks[span.block].kind == "tool_call":
@@ -160,25 +159,32 @@ def _plan_edit(index: DuplicateIndex, span: ExactSpan) -> _EditPlan | None:
 
 
 def plan_edits(session: Session, spans: Iterable[ExactSpan]) -> None:
-    """Plan the edits of these spans (kept by the index) and count the texts they cut and write,
-    all in one batch: one call to the counter instead of two per span, which is most of what
-    the edits cost when the counter has not seen those texts (a first audit)."""
+    """Plan the edits of these spans (kept by the index): where each cuts and what it saves,
+    with the texts cut and written counted in one batch. One call to the counter instead of
+    two per span is most of what the edits cost when the counter has not seen those texts (a
+    first audit)."""
     index = session.duplicates
     plans = _edit_plans(index)
     texts: list[str] = []
+    pending: list[tuple[ExactSpan, Loc, str, int | None]] = []
     for span in spans:
         if span in plans:
             continue
-        planned = plans[span] = _plan_edit(index, span)
-        if planned is None:
+        place = _edit_place(index, span)
+        if place is None:
+            plans[span] = None
             continue
-        loc, replacement = planned
+        loc, replacement = place
         text = index.blocks[span.block].text
-        if loc.start != 0 or loc.end != len(text):
+        whole = loc.start == 0 and loc.end == len(text)
+        if not whole:
             texts.append(text[loc.start : loc.end])
         texts.append(replacement)
-    if texts:
-        session.counter.encode_many(texts)
+        pending.append((span, loc, replacement, span.tokens if whole else None))
+    counts = iter([len(ids) for ids in session.counter.encode_many(texts)] if texts else [])
+    for span, loc, replacement, cut in pending:
+        tokens = next(counts) if cut is None else cut
+        plans[span] = (loc, replacement, tokens - next(counts))
 
 
 def _line_loc(index: DuplicateIndex, span: ExactSpan) -> Loc | None:
@@ -190,7 +196,7 @@ def _line_loc(index: DuplicateIndex, span: ExactSpan) -> Loc | None:
     """
     block = index.blocks[span.block]
     text = block.text
-    start, end = index.char_range(span.block, span.start, span.end)
+    start, end = chars = index.char_range(span.block, span.start, span.end)
     if start > 0 and text[start - 1] != "\n":
         start = text.find("\n", start, end) + 1
         if start <= 0:
@@ -201,9 +207,9 @@ def _line_loc(index: DuplicateIndex, span: ExactSpan) -> Loc | None:
             return None
     if end > start and text[end - 1] == "\r" and end < len(text):
         end -= 1  # the \r of a \r\n line ending stays with it
-    if end <= start or not text[start:end].strip():
+    if end <= start or _NON_BLANK.search(text, start, end) is None:
         return None
-    if (start, end) == index.char_range(span.block, span.start, span.end):
+    if (start, end) == chars:
         return _span_loc(index, span.block, span.start, span.end)
 
     token_start, token_end = index.boundaries_within(span.block, span.start, span.end, start, end)
