@@ -192,6 +192,19 @@ def _is_s(cp):
 
 
 @njit(cache=True, nogil=True)
+def _run_end(data, j, hi, classes, kind):
+    """Where the run of code points of class ``kind`` from byte ``j`` ends; -1 at an UNSAFE or
+    UNKNOWN code point on the way."""
+    while True:
+        cj, _, wj = _class_at(data, j, hi, classes)
+        if cj >= UNSAFE:
+            return -1
+        if cj != kind:
+            return j
+        j += wj
+
+
+@njit(cache=True, nogil=True)
 def _piece_end(data, i, hi, classes):
     """The end of the split pattern's piece that starts at byte ``i`` (< hi), or -1 when a code
     point on the way is UNSAFE or UNKNOWN."""
@@ -219,13 +232,7 @@ def _piece_end(data, i, hi, classes):
     elif cp not in (13, 10) and c != NUMBER and c1 == LETTER:
         j = i + w + w1
     if j >= 0:
-        while True:
-            cj, _, wj = _class_at(data, j, hi, classes)
-            if cj >= UNSAFE:
-                return -1
-            if cj != LETTER:
-                return j
-            j += wj
+        return _run_end(data, j, hi, classes, LETTER)
     # \p{N}{1,3}+
     if c == NUMBER:
         j = i + w
@@ -244,13 +251,9 @@ def _piece_end(data, i, hi, classes):
     elif cp == 32 and c1 == OTHER:
         j = i + w + w1
     if j >= 0:
-        while True:
-            cj, _, wj = _class_at(data, j, hi, classes)
-            if cj >= UNSAFE:
-                return -1
-            if cj != OTHER:
-                break
-            j += wj
+        j = _run_end(data, j, hi, classes, OTHER)
+        if j < 0:
+            return -1
         while j < hi and (data[j] == 13 or data[j] == 10):
             j += 1
         return j

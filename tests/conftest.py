@@ -30,3 +30,23 @@ def real_files() -> list[Path]:
         and p.suffix in {".json", ".jsonl", ".md", ".traj"}
         and p.name not in {"SOURCE.md", "README.md"}
     )
+
+
+def real_texts(step: int = 1) -> list[str]:
+    """The distinct texts an audit of the real sessions tokenizes (every ``step``-th file, in
+    order), skipping the test when the real data is absent."""
+    import ctxtax
+    from ctxtax._counting import context_texts
+
+    files = real_files()
+    if not files:
+        pytest.skip(f"real data not found at {REAL} (the ../shared/data/real folder is absent)")
+    texts: list[str] = []
+    for path in files[::step]:
+        try:
+            contexts = ctxtax.load_all(path)
+        except ctxtax.CtxtaxError:
+            continue
+        for ctx in contexts:
+            texts.extend(context_texts(ctx))
+    return list(dict.fromkeys(texts))

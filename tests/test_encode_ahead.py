@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 import ctxtax
 from ctxtax import _encode_ahead
-from ctxtax._counting import context_texts
 from ctxtax._encode_ahead import (
     CHUNK_CHARS,
     FIRST_CHUNK_CHARS,
@@ -26,7 +25,7 @@ from ctxtax._encode_ahead import (
 )
 from ctxtax._tokens import TiktokenCounter, _offline_ranks
 
-from .conftest import REAL, real_files
+from .conftest import real_texts
 
 
 @cache
@@ -112,18 +111,7 @@ def test_an_encoder_without_the_separator_encodes_text_by_text() -> None:
 
 
 def test_real_sessions_joined_give_encode_ordinarys_ids() -> None:
-    files = real_files()
-    if not files:
-        pytest.skip(f"real data not found at {REAL} (the ../shared/data/real folder is absent)")
-    texts: list[str] = []
-    for path in files[1::3]:  # a third of the files: every format
-        try:
-            contexts = ctxtax.load_all(path)
-        except ctxtax.CtxtaxError:
-            continue
-        for ctx in contexts:
-            texts.extend(context_texts(ctx))
-    texts = list(dict.fromkeys(texts))
+    texts = real_texts(step=3)  # a third of the files: every format
     chunks, _ = plan_chunks([texts], lambda text: False)
     got = [ids for chunk in chunks for ids in encode_joined(encoder(), chunk)]
     want = encoder().encode_ordinary_batch(texts, num_threads=2)

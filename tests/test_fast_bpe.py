@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 
 import ctxtax
 from ctxtax import _bpe_numba, _fast_bpe
-from ctxtax._counting import context_texts
 from ctxtax._fast_bpe import (
     LETTER,
     MAX_PIECE_BYTES,
@@ -38,7 +37,7 @@ from ctxtax._fast_bpe import (
 )
 from ctxtax._tokens import _offline_ranks, _shared_encoder
 
-from .conftest import REAL, real_files
+from .conftest import real_texts
 
 PIECE = "qzxqzxqzxwv" * 3
 """A run of letters the vocabulary lacks: merged by the kernels, several tokens."""
@@ -316,18 +315,7 @@ def test_the_counter_gives_tiktokens_ids_for_any_unicode(
 def test_real_sessions_give_tiktokens_ids(fast: FastBPE, enc: Any) -> None:
     """Every text an audit of the real sessions tokenizes: tiktoken's ids, or None for very few
     characters."""
-    files = real_files()
-    if not files:
-        pytest.skip(f"real data not found at {REAL} (the ../shared/data/real folder is absent)")
-    texts: list[str] = []
-    for path in files:
-        try:
-            contexts = ctxtax.load_all(path)
-        except ctxtax.CtxtaxError:
-            continue
-        for ctx in contexts:
-            texts.extend(context_texts(ctx))
-    texts = list(dict.fromkeys(texts))
+    texts = real_texts()
     chars = sum(map(len, texts))
     assert chars > 1_000_000
     got = fast.encode_many(texts)
