@@ -47,6 +47,8 @@ WHITE_SPACE = frozenset(
 """Unicode's White_Space property (what the pattern's ``\\s`` means), unchanged since 6.3."""
 
 _CLASSES_LOCK = threading.Lock()
+_FAILED: list[bool] = []
+"""Holds True once building `FastBPE` failed in this process: tiktoken encodes from then on."""
 
 
 def class_of(cp: int) -> int:
@@ -93,9 +95,16 @@ def fast_encoder(encoding: str, chars: int) -> FastBPE | None:
         return None
     if chars < MIN_CHARS and not _offline_fast_bpe.cache_info().currsize:
         return None  # (once built, it is the faster one at every size)
-    if _accel.impl_for(chars) != "numba":
+    if _FAILED or _accel.impl_for(chars) != "numba":
         return None
-    return _offline_fast_bpe()
+    try:
+        return _offline_fast_bpe()
+    except Exception:  # (numba missing or broken): tiktoken gives the same ids, only slower
+        _accel.logger.debug(
+            "ctxtax's tokenizer kernels did not load; tiktoken encodes", exc_info=True
+        )
+        _FAILED.append(True)
+        return None
 
 
 @cache

@@ -592,3 +592,22 @@ def test_an_empty_batch_and_ascii_only_batches(fast: FastBPE, enc: Any) -> None:
     assert fast.encode_many([]) == []
     assert as_lists(fast.encode_many(["", ""])) == [[], []]
     assert_same(fast, enc, ["".join(map(chr, range(128))), string.printable * 3])
+
+
+def test_a_tokenizer_that_fails_to_build_leaves_tiktoken_to_encode(
+    monkeypatch: pytest.MonkeyPatch, enc: Any
+) -> None:
+    """Building the kernels' tables failing (numba broken, say) only means tiktoken encodes: the
+    counter gives the same ids, and the build is not tried again."""
+
+    def broken() -> FastBPE:
+        raise RuntimeError("no numba here")
+
+    monkeypatch.setenv("CTXTAX_IMPL", "numba")
+    monkeypatch.setattr(_fast_bpe, "_offline_fast_bpe", broken)
+    monkeypatch.setattr(_fast_bpe, "_FAILED", [])
+    assert fast_encoder("cl100k_base", 10 * MIN_CHARS) is None
+    assert _fast_bpe._FAILED == [True]
+    text = "def f(x):\n    return x + 1\n" * (MIN_CHARS // 20)
+    counter = ctxtax.TiktokenCounter()
+    assert counter.encode_many([text])[0].tolist() == enc.encode_ordinary(text)
