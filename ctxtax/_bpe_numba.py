@@ -103,9 +103,14 @@ def build_table(tok_bytes, tok_off, ids, bits):
 @njit(cache=True, nogil=True)
 def _rank(data, a, b, tok_bytes, tok_off, table):
     """The id of the bytes data[a:b], or _NO_RANK when the vocabulary lacks them."""
-    n = b - a
     first = _word(data, a, b)
-    h = _hash(data, a, b, first)
+    return _lookup(data, a, b, first, _hash(data, a, b, first), tok_bytes, tok_off, table)
+
+
+@njit(cache=True, nogil=True)
+def _lookup(data, a, b, first, h, tok_bytes, tok_off, table):
+    """`_rank` of data[a:b] whose `_word` and `_hash` are ``first`` and ``h``."""
+    n = b - a
     mask = np.uint64(len(table) - 1)
     s = h & mask
     want = (h >> _HASH_SHIFT) << _HASH_SHIFT
@@ -377,12 +382,14 @@ def encode_many(data, offsets, classes, tok_bytes, tok_off, table, pairs, single
                 at += 1
                 i = j
                 continue
+            first = _word(data, i, j)
+            h = _hash(data, i, j, first)  # (for the vocabulary, then for the memo)
             if n == 2:
                 whole = pairs[(np.int64(data[i]) << 8) | np.int64(data[i + 1])]
                 if whole < 0:
                     whole = _NO_RANK
             else:
-                whole = _rank(data, i, j, tok_bytes, tok_off, table)
+                whole = _lookup(data, i, j, first, h, tok_bytes, tok_off, table)
             if whole != _NO_RANK:
                 out[at] = np.uint32(whole)
                 at += 1
@@ -391,7 +398,7 @@ def encode_many(data, offsets, classes, tok_bytes, tok_off, table, pairs, single
             if n > max_piece:
                 status[t] = STOPPED_PIECE
                 break
-            h = _hash(data, i, j, _word(data, i, j)) | np.uint64(1)
+            h |= np.uint64(1)  # (a memo key is never 0)
             s = h & memo_mask
             found = np.int64(-1)
             while memo_src[s] >= 0:
