@@ -21,6 +21,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+# The engine's mixing constants (the golden ratio and splitmix64's two multipliers).
+from ctxtax._accel_numba import _SM1 as _M2
+from ctxtax._accel_numba import _SM2 as _M3
+from ctxtax._accel_numba import KGRAM_MUL as _M1
+
 OTHER = 0
 LETTER = 1
 NUMBER = 2
@@ -36,9 +41,6 @@ STOPPED_PIECE = 2
 piece longer than the merge limit."""
 
 _NO_RANK = np.int64(1 << 40)
-_M1 = np.uint64(0x9E3779B97F4A7C15)
-_M2 = np.uint64(0xBF58476D1CE4E5B9)
-_M3 = np.uint64(0x94D049BB133111EB)
 _HASH_SHIFT = np.uint64(25)
 _ID_SHIFT = np.uint64(8)
 _LEN_MASK = np.uint64(0xFF)
